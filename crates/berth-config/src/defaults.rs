@@ -1,0 +1,31 @@
+//! Every built-in default, named once. `docs/config.toml` documents the same values.
+
+use crate::RuntimeType;
+
+/// Persistent state directory.
+pub const ROOT: &str = "/var/lib/berth";
+/// Volatile state directory.
+pub const STATE: &str = "/run/berth";
+/// Config file read when `--config` is not given.
+pub const CONFIG_FILE: &str = "/etc/berth/config.toml";
+/// Socket file name inside the state directory.
+pub const SOCKET_NAME: &str = "berth.sock";
+/// Lock file name inside the state directory.
+pub const LOCK_NAME: &str = "berth.lock";
+/// Metadata database file name inside the root directory.
+pub const DB_NAME: &str = "meta.redb";
+/// CNI configuration directory.
+pub const CNI_CONF_DIR: &str = "/etc/cni/net.d";
+/// CNI plugin directories: upstream's location, then Debian's.
+pub const CNI_BIN_DIRS: &[&str] = &["/opt/cni/bin", "/usr/lib/cni"];
+/// Streaming server address (port 0: any free port).
+pub const STREAMING_ADDRESS: &str = "127.0.0.1:0";
+/// Grace period for in-flight calls on SIGTERM.
+pub const SHUTDOWN_GRACE_SECONDS: u64 = 10;
+/// Runtime handlers tried, in order, when `default_runtime` is unset.
+pub const RUNTIME_CANDIDATES: &[&str] = &["crun", "runc"];
+
+/// Default `type` of a runtime handler.
+pub fn runtime_type() -> RuntimeType {
+    RuntimeType::Oci
+}

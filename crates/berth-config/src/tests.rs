@@ -1,0 +1,170 @@
+use std::path::Path;
+
+use super::*;
+
+fn parse(text: &str) -> Result<Config, ConfigError> {
+    let c = Config::parse(text, Path::new("/etc/berth/config.toml"))?;
+    c.validate()?;
+    Ok(c)
+}
+
+#[test]
+fn empty_file_gives_defaults() {
+    let c = parse("").unwrap();
+    assert_eq!(c, Config::default());
+    assert_eq!(c.root, Path::new("/var/lib/berth"));
+    assert_eq!(c.state, Path::new("/run/berth"));
+    assert_eq!(c.socket_path(), Path::new("/run/berth/berth.sock"));
+    assert_eq!(c.network.conf_dir, Path::new("/etc/cni/net.d"));
+    assert_eq!(
+        c.network.bin_dirs,
+        [Path::new("/opt/cni/bin"), Path::new("/usr/lib/cni")]
+    );
+    assert_eq!(c.streaming.address.to_string(), "127.0.0.1:0");
+    assert_eq!(c.metrics.address, MetricsAddress(None));
+    assert_eq!(c.default_runtime, None);
+}
+
+#[test]
+fn full_file_is_read() {
+    let c = parse(
+        r#"
+root = "/srv/berth"
+state = "/run/b"
+default_runtime = "kata"
+cgroup_driver = "systemd"
+
+[runtimes.kata]
+path = "/opt/kata/bin/kata-runtime"
+type = "oci"
+
+[runtimes.runc]
+path = "runc"
+
+[network]
+conf_dir = "/etc/cni/other"
+bin_dirs = ["/usr/lib/cni"]
+
+[registries."docker.io"]
+mirrors = ["http://127.0.0.1:5000", "https://mirror.example"]
+
+[registries."127.0.0.1:5000"]
+insecure = true
+
+[streaming]
+address = "0.0.0.0:10010"
+
+[metrics]
+address = "127.0.0.1:9090"
+"#,
+    )
+    .unwrap();
+    assert_eq!(c.root, Path::new("/srv/berth"));
+    assert_eq!(c.socket_path(), Path::new("/run/b/berth.sock"));
+    assert_eq!(c.default_runtime.as_deref(), Some("kata"));
+    assert_eq!(c.cgroup_driver, Some(CgroupDriver::Systemd));
+    assert_eq!(c.runtimes["runc"].kind, RuntimeType::Oci);
+    assert_eq!(c.registries["docker.io"].mirrors.len(), 2);
+    assert!(c.registries["127.0.0.1:5000"].insecure);
+    assert_eq!(c.streaming.address.port(), 10010);
+    assert_eq!(c.metrics.address.0.unwrap().port(), 9090);
+}
+
+#[test]
+fn overrides_win_over_the_file() {
+    let mut c = parse("root = \"/a\"\nstate = \"/b\"\nsocket = \"/c.sock\"\n").unwrap();
+    c.apply(&Overrides {
+        root: Some("/x".into()),
+        state: Some("/y".into()),
+        socket: None,
+    });
+    assert_eq!(c.root, Path::new("/x"));
+    assert_eq!(c.state, Path::new("/y"));
+    assert_eq!(c.socket_path(), Path::new("/c.sock"));
+    c.apply(&Overrides {
+        socket: Some("/z.sock".into()),
+        ..Default::default()
+    });
+    assert_eq!(c.socket_path(), Path::new("/z.sock"));
+}
+
+#[test]
+fn unknown_key_names_key_and_line() {
+    let e = parse("root = \"/a\"\n\n[network]\nconf_dirr = \"/x\"\n").unwrap_err();
+    let msg = e.to_string();
+    assert!(msg.contains("conf_dirr"), "{msg}");
+    assert!(msg.contains("line 4"), "{msg}");
+}
+
+#[test]
+fn bad_value_names_key_and_line() {
+    let e = parse("[streaming]\naddress = \"nowhere\"\n").unwrap_err();
+    let msg = e.to_string();
+    assert!(msg.contains("line 2"), "{msg}");
+    assert!(msg.contains("address"), "{msg}");
+
+    let e = parse("[metrics]\naddress = \"localhost\"\n").unwrap_err();
+    assert!(e.to_string().contains("line 2"), "{e}");
+
+    let e = parse("[runtimes.x]\npath = \"/x\"\ntype = \"vm\"\n").unwrap_err();
+    assert!(e.to_string().contains("line 3"), "{e}");
+
+    let e = parse("cgroup_driver = \"nope\"\n").unwrap_err();
+    assert!(e.to_string().contains("line 1"), "{e}");
+}
+
+#[test]
+fn semantic_errors_name_the_key() {
+    let e = parse("root = \"relative\"\n").unwrap_err();
+    assert!(e.to_string().contains("root"), "{e}");
+    let e = parse("default_runtime = \"kata\"\n").unwrap_err();
+    assert!(e.to_string().contains("default_runtime"), "{e}");
+    let e = parse("[registries.\"docker.io\"]\nmirrors = [\"ftp://x\"]\n").unwrap_err();
+    assert!(
+        e.to_string().contains("registries.\"docker.io\".mirrors"),
+        "{e}"
+    );
+    let e = parse("[network]\nbin_dirs = [\"cni\"]\n").unwrap_err();
+    assert!(e.to_string().contains("network.bin_dirs"), "{e}");
+}
+
+#[test]
+fn default_runtime_may_name_a_builtin_candidate() {
+    assert!(parse("default_runtime = \"runc\"\n").is_ok());
+}
+
+#[test]
+fn missing_default_file_is_fine_but_a_named_one_is_not() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("none.toml");
+    let c = Config::load(&Source::Default(missing.clone()), &Overrides::default()).unwrap();
+    assert_eq!(c, Config::default());
+    let e = Config::load(&Source::Named(missing), &Overrides::default()).unwrap_err();
+    assert!(matches!(e, ConfigError::Read { .. }), "{e}");
+}
+
+#[test]
+fn load_applies_overrides_then_validates() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("c.toml");
+    std::fs::write(&file, "root = \"/from/file\"\n").unwrap();
+    let o = Overrides {
+        state: Some("relative".into()),
+        ..Default::default()
+    };
+    assert!(Config::load(&Source::Named(file.clone()), &o).is_err());
+    let o = Overrides {
+        state: Some("/s".into()),
+        ..Default::default()
+    };
+    let c = Config::load(&Source::Named(file), &o).unwrap();
+    assert_eq!(c.root, Path::new("/from/file"));
+    assert_eq!(c.socket_path(), Path::new("/s/berth.sock"));
+}
+
+#[test]
+fn json_round_trips() {
+    let c = Config::default();
+    let back: Config = serde_json::from_str(&c.to_json()).unwrap();
+    assert_eq!(back, c);
+}
