@@ -1,0 +1,169 @@
+//! The records kept in the store. Fields only grow; a change of meaning bumps `VERSION`.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::Record;
+
+/// A pod's identity, from the CRI `PodSandboxMetadata`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PodMetadata {
+    /// Pod name.
+    pub name: String,
+    /// Pod UID.
+    pub uid: String,
+    /// Pod namespace.
+    pub namespace: String,
+    /// Attempt number.
+    pub attempt: u32,
+}
+
+/// A container's identity within its pod, from the CRI `ContainerMetadata`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContainerMetadata {
+    /// Container name.
+    pub name: String,
+    /// Attempt number.
+    pub attempt: u32,
+}
+
+/// Where a sandbox is in its life (LIFECYCLE.md). `Creating` and `Terminating` are intent
+/// records: recovery finishes or undoes what they name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SandboxState {
+    /// RunPodSandbox is under way.
+    Creating,
+    /// Running with its namespaces and network.
+    Ready,
+    /// Stopped, or its infra process is gone.
+    NotReady,
+    /// Removal is under way.
+    Terminating,
+    /// Its state can no longer be accounted for.
+    Unknown,
+}
+
+/// Where a container is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ContainerState {
+    /// CreateContainer is under way.
+    Creating,
+    /// Created, not started.
+    Created,
+    /// Its process runs.
+    Running,
+    /// Its process ended; the exit code is recorded.
+    Exited,
+    /// Removal is under way.
+    Removing,
+    /// Its state can no longer be accounted for.
+    Unknown,
+}
+
+/// A pod sandbox.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SandboxRecord {
+    /// 64 hex digits.
+    pub id: String,
+    /// Its CRI identity.
+    pub metadata: PodMetadata,
+    /// Its state.
+    pub state: SandboxState,
+    /// Creation time, nanoseconds since the epoch.
+    pub created_at_ns: i64,
+    /// The RuntimeClass handler it runs under.
+    pub runtime_handler: String,
+    /// CRI labels.
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    /// CRI annotations.
+    #[serde(default)]
+    pub annotations: BTreeMap<String, String>,
+}
+
+impl Record for SandboxRecord {
+    const TABLE: &'static str = "sandboxes";
+    const VERSION: u32 = 1;
+    fn id(&self) -> &str {
+        &self.id
+    }
+}
+
+/// A container.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContainerRecord {
+    /// 64 hex digits.
+    pub id: String,
+    /// The sandbox it belongs to.
+    pub sandbox_id: String,
+    /// Its CRI identity.
+    pub metadata: ContainerMetadata,
+    /// The image reference it was created from, resolved to an image ID.
+    pub image_ref: String,
+    /// Its state.
+    pub state: ContainerState,
+    /// Creation time, ns since the epoch.
+    pub created_at_ns: i64,
+    /// Start time, ns since the epoch; 0 if never started.
+    #[serde(default)]
+    pub started_at_ns: i64,
+    /// Finish time, ns since the epoch; 0 if not finished.
+    #[serde(default)]
+    pub finished_at_ns: i64,
+    /// Exit code once exited.
+    #[serde(default)]
+    pub exit_code: i32,
+    /// CRI reason (e.g. `Completed`, `Error`, `OOMKilled`).
+    #[serde(default)]
+    pub reason: String,
+    /// CRI message.
+    #[serde(default)]
+    pub message: String,
+    /// Absolute CRI log path, or empty.
+    #[serde(default)]
+    pub log_path: String,
+    /// CRI labels.
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    /// CRI annotations.
+    #[serde(default)]
+    pub annotations: BTreeMap<String, String>,
+}
+
+impl Record for ContainerRecord {
+    const TABLE: &'static str = "containers";
+    const VERSION: u32 = 1;
+    fn id(&self) -> &str {
+        &self.id
+    }
+}
+
+/// An image in the local store.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImageRecord {
+    /// The config digest, `sha256:…`.
+    pub id: String,
+    /// Tags naming it, normalised (`docker.io/library/busybox:latest`).
+    #[serde(default)]
+    pub repo_tags: Vec<String>,
+    /// Digests naming it (`docker.io/library/busybox@sha256:…`).
+    #[serde(default)]
+    pub repo_digests: Vec<String>,
+    /// Unpacked size in bytes.
+    #[serde(default)]
+    pub size: u64,
+    /// Pinned images are never garbage-collected by the kubelet.
+    #[serde(default)]
+    pub pinned: bool,
+}
+
+impl Record for ImageRecord {
+    const TABLE: &'static str = "images";
+    const VERSION: u32 = 1;
+    fn id(&self) -> &str {
+        &self.id
+    }
+}
