@@ -1,0 +1,55 @@
+//! The probe against the real runc and crun of this machine (root required).
+
+use std::path::Path;
+
+use berth_oci::{probe_runtime, resolve_binary};
+
+fn is_root() -> bool {
+    rustix::process::geteuid().is_root()
+}
+
+#[tokio::test]
+async fn runc_passes_the_probe_and_leaves_nothing() {
+    let Some(runc) = resolve_binary(Path::new("runc")) else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "runc must be installed in CI"
+        );
+        eprintln!("SKIPPED: runc is not installed");
+        return;
+    };
+    if !is_root() {
+        assert!(std::env::var_os("CI").is_none(), "CI runs as root");
+        eprintln!("SKIPPED: the runtime probe needs root");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let scratch = dir.path().join("probe");
+    probe_runtime(&runc, &scratch)
+        .await
+        .expect("runc works on this host");
+    assert!(!scratch.exists(), "probe directory removed");
+    let cgroup = format!("/sys/fs/cgroup/pids/berth-probe-{}", std::process::id());
+    assert!(
+        !Path::new(&cgroup).exists(),
+        "probe cgroup {cgroup} removed"
+    );
+}
+
+#[tokio::test]
+async fn a_refusing_runtime_is_reported_with_its_stderr() {
+    let dir = tempfile::tempdir().unwrap();
+    let fake = dir.path().join("fake-runtime");
+    std::fs::write(
+        &fake,
+        "#!/bin/sh\necho \"no containers today\" >&2\nexit 3\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&fake, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let e = probe_runtime(&fake, &dir.path().join("p"))
+        .await
+        .unwrap_err();
+    let msg = e.to_string();
+    assert!(msg.contains("create failed"), "{msg}");
+    assert!(msg.contains("no containers today"), "{msg}");
+}
