@@ -1,0 +1,65 @@
+//! The domain's error type and the meaning of each error for a caller.
+
+use berth_store::{LookupError, NameError, StoreError};
+
+/// What an error means to a CRI client; the server maps each kind to a gRPC code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// The request is malformed.
+    InvalidArgument,
+    /// The named object does not exist.
+    NotFound,
+    /// The object exists already.
+    AlreadyExists,
+    /// The object is in the wrong state for the request.
+    FailedPrecondition,
+    /// Try again later (recovery in progress, dependency down).
+    Unavailable,
+    /// The request's deadline passed.
+    DeadlineExceeded,
+    /// A fault of berth or of the node.
+    Internal,
+}
+
+/// Everything the domain can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The metadata store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// An ID or prefix did not resolve.
+    #[error(transparent)]
+    Lookup(#[from] LookupError),
+    /// A name is taken.
+    #[error(transparent)]
+    Name(#[from] NameError),
+    /// `UpdateRuntimeConfig` carried a pod CIDR that does not parse.
+    #[error("invalid pod CIDR {cidr:?}: {reason}")]
+    InvalidPodCidr {
+        /// What was sent.
+        cidr: String,
+        /// Why it is refused.
+        reason: String,
+    },
+    /// A blocking task died.
+    #[error("{what} failed: {reason}")]
+    Task {
+        /// What the task was doing.
+        what: &'static str,
+        /// The join error.
+        reason: String,
+    },
+}
+
+impl Error {
+    /// What this error means to the caller.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Error::Store(_) | Error::Task { .. } => ErrorKind::Internal,
+            Error::Lookup(LookupError::NotFound { .. }) => ErrorKind::NotFound,
+            Error::Lookup(_) => ErrorKind::InvalidArgument,
+            Error::Name(_) => ErrorKind::AlreadyExists,
+            Error::InvalidPodCidr { .. } => ErrorKind::InvalidArgument,
+        }
+    }
+}

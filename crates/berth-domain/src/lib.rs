@@ -1,0 +1,54 @@
+//! berth's domain services.
+//!
+//! Owns: what berth *does*, independent of gRPC. The server crate calls down into it; it
+//! calls down into the store and the drivers (OCI, CNI). Nothing here calls back up: events
+//! (exits, OOM) will travel up over channels. Today it holds the runtime service (version,
+//! conditions, runtime config) and the recovered in-memory indexes; sandbox, container and
+//! image services join it in their issues, one file per lifecycle verb.
+
+mod cgroups;
+mod error;
+mod podcidr;
+mod recovery;
+pub mod runtime;
+
+use std::sync::Arc;
+
+use berth_config::Config;
+use berth_store::Store;
+
+pub use cgroups::detect_cgroup_driver;
+pub use error::{Error, ErrorKind};
+pub use recovery::Indexes;
+pub use runtime::{Condition, RuntimeInfo, RuntimeStatus, VersionInfo};
+
+/// The running daemon's domain: every service, sharing one store.
+pub struct Domain {
+    /// Version, conditions, runtime configuration.
+    pub runtime: RuntimeInfo,
+    /// ID prefix indexes and the name registry, rebuilt from the store at start.
+    pub indexes: Arc<std::sync::Mutex<Indexes>>,
+}
+
+impl Domain {
+    /// Opens the metadata store, rebuilds the indexes and probes the OCI runtimes.
+    /// Until this returns, the server answers `Unavailable`.
+    pub async fn start(config: Arc<Config>) -> Result<Self, Error> {
+        let db_path = config.root.join(berth_config::defaults::DB_NAME);
+        let (store, indexes) = tokio::task::spawn_blocking(move || {
+            let store = Store::open(&db_path)?;
+            let indexes = Indexes::rebuild(&store)?;
+            Ok::<_, Error>((Arc::new(store), indexes))
+        })
+        .await
+        .map_err(|e| Error::Task {
+            what: "opening the metadata store",
+            reason: e.to_string(),
+        })??;
+        let runtime = RuntimeInfo::start(config, store).await?;
+        Ok(Self {
+            runtime,
+            indexes: Arc::new(std::sync::Mutex::new(indexes)),
+        })
+    }
+}

@@ -1,0 +1,174 @@
+//! The runtime handlers (Kubernetes RuntimeClass handlers) and which one is the default.
+//!
+//! Configured handlers are used as written; `crun` and `runc` are added when found in `PATH`
+//! and not configured. Every handler is probed once at start (see `berth_oci::probe_runtime`)
+//! so that a runtime that cannot work on this host is known before a pod needs it.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use berth_config::Config;
+use berth_config::defaults::RUNTIME_CANDIDATES;
+
+/// One handler and what its probe found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Handler {
+    /// The binary, resolved; `None` when it is not installed.
+    pub binary: Option<PathBuf>,
+    /// `Ok` when the probe created a container; else why not.
+    pub health: Result<(), String>,
+}
+
+/// Every handler by name, and the default's name.
+#[derive(Debug, Clone, Default)]
+pub struct Handlers {
+    handlers: BTreeMap<String, Handler>,
+    default: Option<String>,
+    /// Why there is no usable default, when there is none.
+    default_problem: Option<String>,
+}
+
+impl Handlers {
+    /// Resolves and probes every handler, then picks the default.
+    pub async fn probe(config: &Config) -> Self {
+        let mut wanted: BTreeMap<String, PathBuf> = config
+            .runtimes
+            .iter()
+            .map(|(name, h)| (name.clone(), h.path.clone()))
+            .collect();
+        for name in RUNTIME_CANDIDATES {
+            if !wanted.contains_key(*name) && berth_oci::resolve_binary(name.as_ref()).is_some() {
+                wanted.insert((*name).to_owned(), PathBuf::from(name));
+            }
+        }
+        let mut handlers = BTreeMap::new();
+        for (name, path) in wanted {
+            let handler = match berth_oci::resolve_binary(&path) {
+                None => Handler {
+                    binary: None,
+                    health: Err(format!("binary {} not found", path.display())),
+                },
+                Some(binary) => {
+                    let scratch = config.state.join("probe").join(&name);
+                    let health = berth_oci::probe_runtime(&binary, &scratch)
+                        .await
+                        .map_err(|e| e.to_string());
+                    Handler {
+                        binary: Some(binary),
+                        health,
+                    }
+                }
+            };
+            match &handler.health {
+                Ok(()) => {
+                    tracing::info!(handler = %name, binary = ?handler.binary, "runtime handler works")
+                }
+                Err(e) => tracing::warn!(handler = %name, error = %e, "runtime handler unusable"),
+            }
+            handlers.insert(name, handler);
+        }
+        let _ = std::fs::remove_dir(config.state.join("probe"));
+        Self::choose_default(handlers, config.default_runtime.as_deref())
+    }
+
+    fn choose_default(handlers: BTreeMap<String, Handler>, wanted: Option<&str>) -> Self {
+        let works = |name: &str| handlers.get(name).is_some_and(|h| h.health.is_ok());
+        let (default, default_problem) = match wanted {
+            Some(name) if works(name) => (Some(name.to_owned()), None),
+            Some(name) => {
+                let why = match handlers.get(name) {
+                    Some(Handler { health: Err(e), .. }) => e.clone(),
+                    _ => "not installed".to_owned(),
+                };
+                (
+                    None,
+                    Some(format!("default runtime {name:?} is unusable: {why}")),
+                )
+            }
+            None => match RUNTIME_CANDIDATES.iter().find(|n| works(n)) {
+                Some(name) => (Some((*name).to_owned()), None),
+                None => {
+                    let tried: Vec<String> = RUNTIME_CANDIDATES
+                        .iter()
+                        .map(|n| match handlers.get(*n) {
+                            Some(Handler { health: Err(e), .. }) => format!("{n}: {e}"),
+                            _ => format!("{n}: not installed"),
+                        })
+                        .collect();
+                    (
+                        None,
+                        Some(format!("no working OCI runtime ({})", tried.join("; "))),
+                    )
+                }
+            },
+        };
+        Self {
+            handlers,
+            default,
+            default_problem,
+        }
+    }
+
+    /// The default handler's name, when one works.
+    pub fn default_name(&self) -> Option<&str> {
+        self.default.as_deref()
+    }
+
+    /// Why there is no working default.
+    pub fn default_problem(&self) -> Option<&str> {
+        self.default_problem.as_deref()
+    }
+
+    /// Every handler by name.
+    pub fn all(&self) -> &BTreeMap<String, Handler> {
+        &self.handlers
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn h(ok: bool) -> Handler {
+        Handler {
+            binary: Some("/x".into()),
+            health: if ok { Ok(()) } else { Err("refused".into()) },
+        }
+    }
+
+    #[test]
+    fn first_working_candidate_is_the_default() {
+        let all = BTreeMap::from([("crun".into(), h(false)), ("runc".into(), h(true))]);
+        let hs = Handlers::choose_default(all, None);
+        assert_eq!(hs.default_name(), Some("runc"));
+        assert_eq!(hs.default_problem(), None);
+    }
+
+    #[test]
+    fn crun_wins_when_it_works() {
+        let all = BTreeMap::from([("crun".into(), h(true)), ("runc".into(), h(true))]);
+        assert_eq!(
+            Handlers::choose_default(all, None).default_name(),
+            Some("crun")
+        );
+    }
+
+    #[test]
+    fn a_broken_named_default_is_reported_not_replaced() {
+        let all = BTreeMap::from([("kata".into(), h(false)), ("runc".into(), h(true))]);
+        let hs = Handlers::choose_default(all, Some("kata"));
+        assert_eq!(hs.default_name(), None);
+        assert!(hs.default_problem().unwrap().contains("refused"));
+    }
+
+    #[test]
+    fn nothing_works() {
+        let hs = Handlers::choose_default(BTreeMap::new(), None);
+        assert_eq!(hs.default_name(), None);
+        let why = hs.default_problem().unwrap();
+        assert!(
+            why.contains("crun: not installed") && why.contains("runc: not installed"),
+            "{why}"
+        );
+    }
+}

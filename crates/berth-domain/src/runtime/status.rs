@@ -1,0 +1,125 @@
+//! `Status`: the RuntimeReady and NetworkReady conditions, and verbose info.
+
+use std::collections::BTreeMap;
+
+use berth_cni::{NetworkReadiness, check_readiness};
+
+use super::RuntimeInfo;
+
+/// CRI condition type: the runtime can run containers.
+pub const RUNTIME_READY: &str = "RuntimeReady";
+/// CRI condition type: pod networking is usable.
+pub const NETWORK_READY: &str = "NetworkReady";
+
+/// One condition of `Status`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Condition {
+    /// `RuntimeReady` or `NetworkReady`.
+    pub kind: &'static str,
+    /// Whether it holds.
+    pub status: bool,
+    /// CamelCase reason when it does not.
+    pub reason: String,
+    /// What is wrong, for a person.
+    pub message: String,
+}
+
+/// The answer to `Status`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RuntimeStatus {
+    /// RuntimeReady, then NetworkReady.
+    pub conditions: Vec<Condition>,
+    /// Names of the handlers that passed their probe.
+    pub handlers: Vec<String>,
+    /// JSON documents by key, only when verbose.
+    pub info: BTreeMap<String, String>,
+}
+
+impl RuntimeInfo {
+    /// Evaluates the conditions now. NetworkReady re-reads the CNI conf dir each time, so
+    /// installing a config or a plugin is seen without a restart.
+    pub fn status(&self, verbose: bool) -> RuntimeStatus {
+        let runtime = match self.handlers.default_problem() {
+            None => Condition {
+                kind: RUNTIME_READY,
+                status: true,
+                reason: String::new(),
+                message: String::new(),
+            },
+            Some(problem) => Condition {
+                kind: RUNTIME_READY,
+                status: false,
+                reason: "NoWorkingRuntime".into(),
+                message: problem.to_owned(),
+            },
+        };
+        let readiness =
+            check_readiness(&self.config.network.conf_dir, &self.config.network.bin_dirs);
+        let (network, cni_source) = match &readiness {
+            NetworkReadiness::Ready(list) => (
+                Condition {
+                    kind: NETWORK_READY,
+                    status: true,
+                    reason: String::new(),
+                    message: String::new(),
+                },
+                Some(list.source.to_string()),
+            ),
+            NetworkReadiness::NotReady { message } => (
+                Condition {
+                    kind: NETWORK_READY,
+                    status: false,
+                    reason: "NetworkPluginNotReady".into(),
+                    message: format!("network plugin not ready: {message}"),
+                },
+                None,
+            ),
+        };
+        let handlers = self
+            .handlers
+            .all()
+            .iter()
+            .filter(|(_, h)| h.health.is_ok())
+            .map(|(name, _)| name.clone())
+            .collect();
+        let mut info = BTreeMap::new();
+        if verbose {
+            info.insert("config".to_owned(), self.config.to_json());
+            let runtimes: serde_json::Map<String, serde_json::Value> = self
+                .handlers
+                .all()
+                .iter()
+                .map(|(name, h)| {
+                    let v = serde_json::json!({
+                        "binary": h.binary,
+                        "healthy": h.health.is_ok(),
+                        "error": h.health.as_ref().err(),
+                        "default": self.handlers.default_name() == Some(name.as_str()),
+                    });
+                    (name.clone(), v)
+                })
+                .collect();
+            info.insert(
+                "runtimeHandlers".to_owned(),
+                serde_json::Value::Object(runtimes).to_string(),
+            );
+            info.insert(
+                "network".to_owned(),
+                serde_json::json!({
+                    "cniConfig": cni_source,
+                    "podCIDR": self.pod_cidr(),
+                })
+                .to_string(),
+            );
+            info.insert(
+                "cgroupDriver".to_owned(),
+                serde_json::to_string(&self.cgroup_driver).unwrap_or_default(),
+            );
+        }
+        RuntimeStatus {
+            conditions: vec![runtime, network],
+            handlers,
+            info,
+        }
+    }
+}
