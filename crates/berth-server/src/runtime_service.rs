@@ -1,0 +1,265 @@
+//! `runtime.v1.RuntimeService`: thin handlers. RPCs whose issue has not landed answer
+//! `Unimplemented` through the same wrapper as the rest.
+
+use std::pin::Pin;
+
+use k8s_cri::v1 as cri;
+use k8s_cri::v1::runtime_service_server::RuntimeService;
+use tokio_stream::Stream;
+use tonic::{Request, Response, Status};
+
+use crate::instrument::Call;
+use crate::status::Failure;
+use crate::{Cri, convert};
+
+type EventStream = Pin<Box<dyn Stream<Item = Result<cri::ContainerEventResponse, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl RuntimeService for Cri {
+    async fn version(
+        &self,
+        _req: Request<cri::VersionRequest>,
+    ) -> Result<Response<cri::VersionResponse>, Status> {
+        self.call(Call::read("Version"), |d| async move {
+            Ok(convert::version(d.runtime.version()))
+        })
+        .await
+    }
+
+    async fn status(
+        &self,
+        req: Request<cri::StatusRequest>,
+    ) -> Result<Response<cri::StatusResponse>, Status> {
+        let verbose = req.get_ref().verbose;
+        self.call(Call::read("Status"), |d| async move {
+            Ok(convert::status(d.runtime.status(verbose)))
+        })
+        .await
+    }
+
+    async fn runtime_config(
+        &self,
+        _req: Request<cri::RuntimeConfigRequest>,
+    ) -> Result<Response<cri::RuntimeConfigResponse>, Status> {
+        self.call(Call::read("RuntimeConfig"), |d| async move {
+            Ok(convert::runtime_config(d.runtime.cgroup_driver()))
+        })
+        .await
+    }
+
+    async fn update_runtime_config(
+        &self,
+        req: Request<cri::UpdateRuntimeConfigRequest>,
+    ) -> Result<Response<cri::UpdateRuntimeConfigResponse>, Status> {
+        let cidr = req
+            .into_inner()
+            .runtime_config
+            .and_then(|c| c.network_config)
+            .map(|n| n.pod_cidr)
+            .unwrap_or_default();
+        self.call(Call::mutating("UpdateRuntimeConfig"), |d| async move {
+            d.runtime
+                .update_pod_cidr(&cidr)
+                .await
+                .map_err(Failure::from)?;
+            Ok(cri::UpdateRuntimeConfigResponse {})
+        })
+        .await
+    }
+
+    type GetContainerEventsStream = EventStream;
+
+    async fn get_container_events(
+        &self,
+        _req: Request<cri::GetEventsRequest>,
+    ) -> Result<Response<Self::GetContainerEventsStream>, Status> {
+        self.pending(Call::read("GetContainerEvents")).await
+    }
+
+    async fn run_pod_sandbox(
+        &self,
+        _req: Request<cri::RunPodSandboxRequest>,
+    ) -> Result<Response<cri::RunPodSandboxResponse>, Status> {
+        self.pending(Call::mutating("RunPodSandbox")).await
+    }
+
+    async fn stop_pod_sandbox(
+        &self,
+        req: Request<cri::StopPodSandboxRequest>,
+    ) -> Result<Response<cri::StopPodSandboxResponse>, Status> {
+        self.pending(Call::mutating("StopPodSandbox").pod(&req.get_ref().pod_sandbox_id))
+            .await
+    }
+
+    async fn remove_pod_sandbox(
+        &self,
+        req: Request<cri::RemovePodSandboxRequest>,
+    ) -> Result<Response<cri::RemovePodSandboxResponse>, Status> {
+        self.pending(Call::mutating("RemovePodSandbox").pod(&req.get_ref().pod_sandbox_id))
+            .await
+    }
+
+    async fn pod_sandbox_status(
+        &self,
+        req: Request<cri::PodSandboxStatusRequest>,
+    ) -> Result<Response<cri::PodSandboxStatusResponse>, Status> {
+        self.pending(Call::read("PodSandboxStatus").pod(&req.get_ref().pod_sandbox_id))
+            .await
+    }
+
+    async fn list_pod_sandbox(
+        &self,
+        _req: Request<cri::ListPodSandboxRequest>,
+    ) -> Result<Response<cri::ListPodSandboxResponse>, Status> {
+        self.pending(Call::read("ListPodSandbox")).await
+    }
+
+    async fn create_container(
+        &self,
+        req: Request<cri::CreateContainerRequest>,
+    ) -> Result<Response<cri::CreateContainerResponse>, Status> {
+        self.pending(Call::mutating("CreateContainer").pod(&req.get_ref().pod_sandbox_id))
+            .await
+    }
+
+    async fn start_container(
+        &self,
+        req: Request<cri::StartContainerRequest>,
+    ) -> Result<Response<cri::StartContainerResponse>, Status> {
+        self.pending(Call::mutating("StartContainer").container(&req.get_ref().container_id))
+            .await
+    }
+
+    async fn stop_container(
+        &self,
+        req: Request<cri::StopContainerRequest>,
+    ) -> Result<Response<cri::StopContainerResponse>, Status> {
+        self.pending(Call::mutating("StopContainer").container(&req.get_ref().container_id))
+            .await
+    }
+
+    async fn remove_container(
+        &self,
+        req: Request<cri::RemoveContainerRequest>,
+    ) -> Result<Response<cri::RemoveContainerResponse>, Status> {
+        self.pending(Call::mutating("RemoveContainer").container(&req.get_ref().container_id))
+            .await
+    }
+
+    async fn list_containers(
+        &self,
+        _req: Request<cri::ListContainersRequest>,
+    ) -> Result<Response<cri::ListContainersResponse>, Status> {
+        self.pending(Call::read("ListContainers")).await
+    }
+
+    async fn container_status(
+        &self,
+        req: Request<cri::ContainerStatusRequest>,
+    ) -> Result<Response<cri::ContainerStatusResponse>, Status> {
+        self.pending(Call::read("ContainerStatus").container(&req.get_ref().container_id))
+            .await
+    }
+
+    async fn update_container_resources(
+        &self,
+        req: Request<cri::UpdateContainerResourcesRequest>,
+    ) -> Result<Response<cri::UpdateContainerResourcesResponse>, Status> {
+        self.pending(
+            Call::mutating("UpdateContainerResources").container(&req.get_ref().container_id),
+        )
+        .await
+    }
+
+    async fn reopen_container_log(
+        &self,
+        req: Request<cri::ReopenContainerLogRequest>,
+    ) -> Result<Response<cri::ReopenContainerLogResponse>, Status> {
+        self.pending(Call::mutating("ReopenContainerLog").container(&req.get_ref().container_id))
+            .await
+    }
+
+    async fn exec_sync(
+        &self,
+        req: Request<cri::ExecSyncRequest>,
+    ) -> Result<Response<cri::ExecSyncResponse>, Status> {
+        self.pending(Call::mutating("ExecSync").container(&req.get_ref().container_id))
+            .await
+    }
+
+    async fn exec(
+        &self,
+        req: Request<cri::ExecRequest>,
+    ) -> Result<Response<cri::ExecResponse>, Status> {
+        self.pending(Call::mutating("Exec").container(&req.get_ref().container_id))
+            .await
+    }
+
+    async fn attach(
+        &self,
+        req: Request<cri::AttachRequest>,
+    ) -> Result<Response<cri::AttachResponse>, Status> {
+        self.pending(Call::mutating("Attach").container(&req.get_ref().container_id))
+            .await
+    }
+
+    async fn port_forward(
+        &self,
+        req: Request<cri::PortForwardRequest>,
+    ) -> Result<Response<cri::PortForwardResponse>, Status> {
+        self.pending(Call::mutating("PortForward").pod(&req.get_ref().pod_sandbox_id))
+            .await
+    }
+
+    async fn container_stats(
+        &self,
+        req: Request<cri::ContainerStatsRequest>,
+    ) -> Result<Response<cri::ContainerStatsResponse>, Status> {
+        self.pending(Call::read("ContainerStats").container(&req.get_ref().container_id))
+            .await
+    }
+
+    async fn list_container_stats(
+        &self,
+        _req: Request<cri::ListContainerStatsRequest>,
+    ) -> Result<Response<cri::ListContainerStatsResponse>, Status> {
+        self.pending(Call::read("ListContainerStats")).await
+    }
+
+    async fn pod_sandbox_stats(
+        &self,
+        req: Request<cri::PodSandboxStatsRequest>,
+    ) -> Result<Response<cri::PodSandboxStatsResponse>, Status> {
+        self.pending(Call::read("PodSandboxStats").pod(&req.get_ref().pod_sandbox_id))
+            .await
+    }
+
+    async fn list_pod_sandbox_stats(
+        &self,
+        _req: Request<cri::ListPodSandboxStatsRequest>,
+    ) -> Result<Response<cri::ListPodSandboxStatsResponse>, Status> {
+        self.pending(Call::read("ListPodSandboxStats")).await
+    }
+
+    async fn checkpoint_container(
+        &self,
+        req: Request<cri::CheckpointContainerRequest>,
+    ) -> Result<Response<cri::CheckpointContainerResponse>, Status> {
+        self.pending(Call::mutating("CheckpointContainer").container(&req.get_ref().container_id))
+            .await
+    }
+
+    async fn list_metric_descriptors(
+        &self,
+        _req: Request<cri::ListMetricDescriptorsRequest>,
+    ) -> Result<Response<cri::ListMetricDescriptorsResponse>, Status> {
+        self.pending(Call::read("ListMetricDescriptors")).await
+    }
+
+    async fn list_pod_sandbox_metrics(
+        &self,
+        _req: Request<cri::ListPodSandboxMetricsRequest>,
+    ) -> Result<Response<cri::ListPodSandboxMetricsResponse>, Status> {
+        self.pending(Call::read("ListPodSandboxMetrics")).await
+    }
+}
