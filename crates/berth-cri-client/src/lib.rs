@@ -1,0 +1,62 @@
+//! A CRI v1 client over a Unix socket, for berth's own tests and for `berth-bench`.
+//!
+//! It speaks to any CRI runtime (berth, containerd, CRI-O): nothing here is berth-specific.
+
+use std::path::{Path, PathBuf};
+
+use hyper_util::rt::TokioIo;
+use k8s_cri::v1::image_service_client::ImageServiceClient;
+use k8s_cri::v1::runtime_service_client::RuntimeServiceClient;
+use tokio::net::UnixStream;
+use tonic::transport::{Channel, Endpoint};
+
+pub use k8s_cri::v1 as cri;
+
+/// Both CRI services of one runtime, over one HTTP/2 connection.
+#[derive(Clone, Debug)]
+pub struct CriClient {
+    /// `runtime.v1.RuntimeService`.
+    pub runtime: RuntimeServiceClient<Channel>,
+    /// `runtime.v1.ImageService`.
+    pub image: ImageServiceClient<Channel>,
+}
+
+/// Connects to the CRI socket at `socket` (a path, or `unix://` + path).
+pub async fn connect(socket: impl AsRef<Path>) -> Result<CriClient, tonic::transport::Error> {
+    let path = socket_path(socket.as_ref());
+    // The URI is required by tonic but unused: the connector below ignores it.
+    let channel = Endpoint::from_static("http://cri.invalid")
+        .connect_with_connector(tower::service_fn(move |_| {
+            let path = path.clone();
+            async move { UnixStream::connect(path).await.map(TokioIo::new) }
+        }))
+        .await?;
+    Ok(CriClient {
+        runtime: RuntimeServiceClient::new(channel.clone()),
+        image: ImageServiceClient::new(channel),
+    })
+}
+
+fn socket_path(socket: &Path) -> PathBuf {
+    match socket.to_str().and_then(|s| s.strip_prefix("unix://")) {
+        Some(rest) => PathBuf::from(rest),
+        None => socket.to_path_buf(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accepts_plain_paths_and_unix_urls() {
+        assert_eq!(
+            socket_path(Path::new("/run/berth/berth.sock")),
+            Path::new("/run/berth/berth.sock")
+        );
+        assert_eq!(
+            socket_path(Path::new("unix:///run/containerd/containerd.sock")),
+            Path::new("/run/containerd/containerd.sock")
+        );
+    }
+}
