@@ -1,0 +1,145 @@
+//! The daemon's life: lock, bind, serve while recovering, shut down on a signal.
+//!
+//! Task ownership: `run` owns every task it starts (recovery, metrics, signal watch) and
+//! awaits or aborts each before it returns. One `CancellationToken` is the shutdown path.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use berth_config::Config;
+use berth_domain::Domain;
+use berth_server::{Cri, Gate, Metrics};
+use tokio::signal::unix::{SignalKind, signal};
+use tokio_stream::wrappers::UnixListenerStream;
+use tokio_util::sync::CancellationToken;
+
+use crate::lock::StateLock;
+use crate::socket::CriSocket;
+
+/// Runs berthd until SIGTERM or SIGINT.
+pub async fn run(config: Config) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let config = Arc::new(config);
+    std::fs::create_dir_all(&config.state)
+        .with_context(|| format!("cannot create state directory {}", config.state.display()))?;
+    std::fs::create_dir_all(&config.root)
+        .with_context(|| format!("cannot create root directory {}", config.root.display()))?;
+    let lock = StateLock::acquire(&config.state)?;
+    let (socket, listener) = CriSocket::bind(&config.socket_path())?;
+    let shutdown = CancellationToken::new();
+    let signals = tokio::spawn(watch_signals(shutdown.clone()));
+
+    let metrics = Metrics::new();
+    let metrics_task = match config.metrics.address.0 {
+        Some(address) => {
+            let (bound, serve) = metrics
+                .clone()
+                .bind(address, shutdown.clone())
+                .await
+                .with_context(|| format!("cannot listen for metrics on {address}"))?;
+            tracing::info!(address = %bound, "metrics endpoint listening");
+            Some(tokio::spawn(serve))
+        }
+        None => None,
+    };
+
+    let gate = Gate::new();
+    let recovery = tokio::spawn(recover(config.clone(), gate.clone(), shutdown.clone()));
+    let cri = Cri::new(gate, metrics);
+    tracing::info!(
+        socket = %socket.path().display(),
+        lock = %lock.path().display(),
+        version = env!("CARGO_PKG_VERSION"),
+        "berthd serving CRI; RPCs answer Unavailable until recovery finishes"
+    );
+    let server = tonic::transport::Server::builder()
+        .add_service(cri.runtime_service())
+        .add_service(cri.image_service())
+        .serve_with_incoming_shutdown(
+            UnixListenerStream::new(listener),
+            shutdown.clone().cancelled_owned(),
+        );
+    let grace = Duration::from_secs(config.shutdown_grace_seconds);
+    let drained = tokio::select! {
+        served = server => {
+            served.context("CRI server failed")?;
+            true
+        }
+        () = async { shutdown.cancelled().await; tokio::time::sleep(grace).await } => false,
+    };
+    if !drained {
+        tracing::warn!(
+            grace_seconds = grace.as_secs(),
+            "in-flight calls outlived the grace period; dropping them"
+        );
+    }
+    shutdown.cancel();
+    signals.abort();
+    if let Some(task) = metrics_task {
+        let _ = task.await;
+    }
+    let recovered = if recovery.is_finished() {
+        recovery.await.context("recovery task panicked")?
+    } else {
+        recovery.abort();
+        Ok(())
+    };
+    drop(socket);
+    drop(lock);
+    recovered?;
+    tracing::info!(
+        uptime_ms = started.elapsed().as_millis() as u64,
+        "berthd stopped"
+    );
+    Ok(())
+}
+
+/// Start-up recovery: opens the store, rebuilds the indexes, probes runtimes, then opens the
+/// gate. A failure stops the daemon.
+async fn recover(
+    config: Arc<Config>,
+    gate: Gate,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let started = Instant::now();
+    match Domain::start(config).await {
+        Ok(domain) => {
+            gate.open(Arc::new(domain));
+            tracing::info!(
+                elapsed_ms = started.elapsed().as_millis() as u64,
+                "recovery finished; berthd ready"
+            );
+            Ok(())
+        }
+        Err(e) => {
+            shutdown.cancel();
+            Err(e).context("start-up recovery failed")
+        }
+    }
+}
+
+/// Cancels `shutdown` on the first SIGTERM or SIGINT.
+async fn watch_signals(shutdown: CancellationToken) {
+    let (mut term, mut int) = match (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) {
+        (Ok(term), Ok(int)) => (term, int),
+        (Err(e), _) | (_, Err(e)) => {
+            tracing::error!(error = %e, "cannot watch signals; shutting down");
+            shutdown.cancel();
+            return;
+        }
+    };
+    let name = tokio::select! {
+        _ = term.recv() => "SIGTERM",
+        _ = int.recv() => "SIGINT",
+        () = shutdown.cancelled() => return,
+    };
+    tracing::info!(
+        signal = name,
+        "shutting down: no new calls, finishing in-flight ones"
+    );
+    shutdown.cancel();
+}
