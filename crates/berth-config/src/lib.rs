@@ -39,6 +39,18 @@ pub enum ConfigError {
         /// The parser's message, with line and key.
         message: String,
     },
+    /// A value in the file parsed but makes no sense (relative path, unknown handler, ...).
+    #[error("invalid config file {path}, line {line}: {key}: {reason}")]
+    InvalidAt {
+        /// The file.
+        path: PathBuf,
+        /// The line that sets the key.
+        line: usize,
+        /// The dotted key at fault.
+        key: String,
+        /// Why it is refused.
+        reason: String,
+    },
     /// A value parsed but makes no sense (relative path, unknown handler, ...).
     #[error("invalid config: {key}: {reason}")]
     Invalid {
@@ -197,6 +209,20 @@ pub enum Source {
     Named(PathBuf),
 }
 
+/// The 1-based line that assigns the last segment of dotted `key` (`network.conf_dir` →
+/// the line `conf_dir = ...`), for pointing at a value that parsed but is invalid. A key set
+/// only by a flag has no line.
+fn line_of_key(text: &str, key: &str) -> Option<usize> {
+    let last = key.rsplit('.').next()?.trim_matches('"');
+    text.lines()
+        .position(|line| {
+            line.trim_start()
+                .strip_prefix(last)
+                .is_some_and(|rest| rest.trim_start().starts_with('='))
+        })
+        .map(|i| i + 1)
+}
+
 impl Config {
     /// Parses TOML text; `path` only labels errors.
     pub fn parse(text: &str, path: &Path) -> Result<Self, ConfigError> {
@@ -208,9 +234,14 @@ impl Config {
 
     /// Loads the file (or the defaults), applies the overrides and validates the result.
     pub fn load(source: &Source, overrides: &Overrides) -> Result<Self, ConfigError> {
+        let mut file = None;
         let mut config = match source {
             Source::Default(path) | Source::Named(path) => match std::fs::read_to_string(path) {
-                Ok(text) => Self::parse(&text, path)?,
+                Ok(text) => {
+                    let config = Self::parse(&text, path)?;
+                    file = Some((path, text));
+                    config
+                }
                 Err(e)
                     if e.kind() == std::io::ErrorKind::NotFound
                         && matches!(source, Source::Default(_)) =>
@@ -226,7 +257,20 @@ impl Config {
             },
         };
         config.apply(overrides);
-        config.validate()?;
+        config.validate().map_err(|e| match (e, &file) {
+            (ConfigError::Invalid { key, reason }, Some((path, text))) => {
+                match line_of_key(text, &key) {
+                    Some(line) => ConfigError::InvalidAt {
+                        path: (*path).clone(),
+                        line,
+                        key,
+                        reason,
+                    },
+                    None => ConfigError::Invalid { key, reason },
+                }
+            }
+            (e, _) => e,
+        })?;
         Ok(config)
     }
 

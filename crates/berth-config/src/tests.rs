@@ -168,3 +168,22 @@ fn json_round_trips() {
     let back: Config = serde_json::from_str(&c.to_json()).unwrap();
     assert_eq!(back, c);
 }
+
+#[test]
+fn an_invalid_value_in_the_file_names_its_key_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("config.toml");
+    std::fs::write(&path, "# berth\n\n[network]\nconf_dir = \"relative/dir\"\n").unwrap();
+    let err = Config::load(&Source::Named(path), &Overrides::default()).unwrap_err();
+    let text = err.to_string();
+    assert!(text.contains("line 4"), "{text}");
+    assert!(text.contains("network.conf_dir"), "{text}");
+    assert!(text.contains("relative/dir"), "{text}");
+}
+
+#[test]
+fn the_shipped_sample_parses_to_the_built_in_defaults() {
+    let sample = include_str!("../../../docs/config.toml");
+    let config = Config::parse(sample, Path::new("docs/config.toml")).unwrap();
+    assert_eq!(config, Config::default());
+}
