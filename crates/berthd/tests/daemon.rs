@@ -121,6 +121,12 @@ fn setup(extra_config: &str) -> tempfile::TempDir {
     dir
 }
 
+fn assert_unimplemented<T: std::fmt::Debug>(answer: Result<T, tonic::Status>, rpc: &str) {
+    let status = answer.unwrap_err();
+    assert_eq!(status.code(), Code::Unimplemented, "{status:?}");
+    assert!(status.message().contains(rpc), "{}", status.message());
+}
+
 fn condition<'a>(status: &'a cri::RuntimeStatus, kind: &str) -> &'a cri::RuntimeCondition {
     status
         .conditions
@@ -203,27 +209,19 @@ async fn serves_the_runtime_service_and_shuts_down_cleanly_on_sigterm() {
     assert_eq!(bad.code(), Code::InvalidArgument, "{bad:?}");
     assert!(bad.message().contains("10.244.1.0/99"), "{}", bad.message());
 
-    let unbuilt = client
-        .runtime
-        .run_pod_sandbox(cri::RunPodSandboxRequest::default())
-        .await
-        .unwrap_err();
-    assert_eq!(unbuilt.code(), Code::Unimplemented);
-    assert!(
-        unbuilt.message().contains("RunPodSandbox"),
-        "{}",
-        unbuilt.message()
+    assert_unimplemented(
+        client
+            .runtime
+            .run_pod_sandbox(cri::RunPodSandboxRequest::default())
+            .await,
+        "RunPodSandbox",
     );
-    let unbuilt = client
-        .image
-        .list_images(cri::ListImagesRequest::default())
-        .await
-        .unwrap_err();
-    assert_eq!(unbuilt.code(), Code::Unimplemented);
-    assert!(
-        unbuilt.message().contains("ListImages"),
-        "{}",
-        unbuilt.message()
+    assert_unimplemented(
+        client
+            .image
+            .list_images(cri::ListImagesRequest::default())
+            .await,
+        "ListImages",
     );
 
     drop(client);
