@@ -1,5 +1,7 @@
 //! Every built-in default, named once. `docs/config.toml` documents the same values.
 
+use std::time::Duration;
+
 use crate::RuntimeType;
 
 /// Persistent state directory.
@@ -22,6 +24,8 @@ pub const CNI_BIN_DIRS: &[&str] = &["/opt/cni/bin", "/usr/lib/cni"];
 pub const STREAMING_ADDRESS: &str = "127.0.0.1:0";
 /// Grace period for in-flight calls on SIGTERM.
 pub const SHUTDOWN_GRACE_SECONDS: u64 = 10;
+/// A pull with no bytes for this long fails.
+pub const IMAGE_PULL_PROGRESS_TIMEOUT: Duration = Duration::from_secs(300);
 /// Runtime handlers tried, in order, when `default_runtime` is unset.
 pub const RUNTIME_CANDIDATES: &[&str] = &["crun", "runc"];
 

@@ -10,6 +10,7 @@
 
 mod address;
 pub mod defaults;
+mod duration;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -18,6 +19,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 pub use address::MetricsAddress;
+pub use duration::ConfigDuration;
 
 /// Errors that stop berthd from starting.
 #[derive(Debug, thiserror::Error)]
@@ -159,6 +161,8 @@ pub struct Config {
     pub cgroup_driver: Option<CgroupDriver>,
     /// How long SIGTERM waits for in-flight calls, in seconds.
     pub shutdown_grace_seconds: u64,
+    /// A pull that receives no bytes for this long fails.
+    pub image_pull_progress_timeout: ConfigDuration,
     /// Runtime handlers by name. `crun` and `runc` exist by default when found in `PATH`.
     pub runtimes: BTreeMap<String, RuntimeHandler>,
     /// CNI.
@@ -180,6 +184,7 @@ impl Default for Config {
             default_runtime: None,
             cgroup_driver: None,
             shutdown_grace_seconds: defaults::SHUTDOWN_GRACE_SECONDS,
+            image_pull_progress_timeout: ConfigDuration(defaults::IMAGE_PULL_PROGRESS_TIMEOUT),
             runtimes: BTreeMap::new(),
             network: NetworkConfig::default(),
             registries: BTreeMap::new(),

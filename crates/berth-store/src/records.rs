@@ -158,6 +158,15 @@ pub struct ImageRecord {
     /// Pinned images are never garbage-collected by the kubelet.
     #[serde(default)]
     pub pinned: bool,
+    /// Digest of the platform manifest the image was unpacked from.
+    #[serde(default)]
+    pub manifest_digest: String,
+    /// Digests of the layer blobs in the content store, base first.
+    #[serde(default)]
+    pub layers: Vec<String>,
+    /// Chain IDs of the unpacked layers, base first (the overlayfs lower dirs).
+    #[serde(default)]
+    pub chain_ids: Vec<String>,
 }
 
 impl Record for ImageRecord {
