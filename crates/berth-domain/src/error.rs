@@ -1,5 +1,6 @@
 //! The domain's error type and the meaning of each error for a caller.
 
+use berth_image::ImageErrorKind;
 use berth_store::{LookupError, NameError, StoreError};
 
 /// What an error means to a CRI client; the server maps each kind to a gRPC code.
@@ -15,6 +16,8 @@ pub enum ErrorKind {
     FailedPrecondition,
     /// Try again later (recovery in progress, dependency down).
     Unavailable,
+    /// The caller's credentials were refused.
+    Unauthenticated,
     /// The request's deadline passed.
     DeadlineExceeded,
     /// A fault of berth or of the node.
@@ -41,6 +44,9 @@ pub enum Error {
         /// Why it is refused.
         reason: String,
     },
+    /// The image store failed or refused.
+    #[error(transparent)]
+    Image(std::sync::Arc<berth_image::ImageError>),
     /// A blocking task died.
     #[error("{what} failed: {reason}")]
     Task {
@@ -60,6 +66,14 @@ impl Error {
             Error::Lookup(_) => ErrorKind::InvalidArgument,
             Error::Name(_) => ErrorKind::AlreadyExists,
             Error::InvalidPodCidr { .. } => ErrorKind::InvalidArgument,
+            Error::Image(e) => match e.kind() {
+                ImageErrorKind::InvalidArgument => ErrorKind::InvalidArgument,
+                ImageErrorKind::NotFound => ErrorKind::NotFound,
+                ImageErrorKind::Unauthenticated => ErrorKind::Unauthenticated,
+                ImageErrorKind::Unavailable => ErrorKind::Unavailable,
+                ImageErrorKind::DeadlineExceeded => ErrorKind::DeadlineExceeded,
+                ImageErrorKind::Internal => ErrorKind::Internal,
+            },
         }
     }
 }

@@ -7,7 +7,9 @@
 //! image services join it in their issues, one file per lifecycle verb.
 
 mod cgroups;
+mod clock;
 mod error;
+pub mod image;
 mod podcidr;
 mod recovery;
 pub mod runtime;
@@ -26,6 +28,8 @@ pub use runtime::{Condition, RuntimeInfo, RuntimeStatus, VersionInfo};
 pub struct Domain {
     /// Version, conditions, runtime configuration.
     pub runtime: RuntimeInfo,
+    /// Images: pull, status, list, remove, usage.
+    pub images: image::ImageService,
     /// ID prefix indexes and the name registry, rebuilt from the store at start.
     pub indexes: Arc<std::sync::Mutex<Indexes>>,
 }
@@ -45,9 +49,11 @@ impl Domain {
             what: "opening the metadata store",
             reason: e.to_string(),
         })??;
+        let images = image::ImageService::start(&config, store.clone()).await?;
         let runtime = RuntimeInfo::start(config, store).await?;
         Ok(Self {
             runtime,
+            images,
             indexes: Arc::new(std::sync::Mutex::new(indexes)),
         })
     }

@@ -7,13 +7,12 @@
 use std::collections::HashMap;
 
 use berth_store::{
-    ContainerRecord, IdIndex, ImageRecord, NameRegistry, SandboxRecord, Store, container_name,
-    sandbox_name,
+    ContainerRecord, IdIndex, NameRegistry, SandboxRecord, Store, container_name, sandbox_name,
 };
 
 use crate::Error;
 
-/// ID prefix indexes per object kind, and the one name registry sandboxes and containers
+/// ID prefix indexes of sandboxes and containers (images are indexed by the image store), and the one name registry sandboxes and containers
 /// share (their name keys cannot collide: a container's has five parts, a sandbox's four).
 #[derive(Debug, Default)]
 pub struct Indexes {
@@ -21,8 +20,6 @@ pub struct Indexes {
     pub sandboxes: IdIndex,
     /// Container IDs.
     pub containers: IdIndex,
-    /// Image IDs.
-    pub images: IdIndex,
     /// Reserved sandbox and container names.
     pub names: NameRegistry,
 }
@@ -33,7 +30,6 @@ impl Indexes {
     pub fn rebuild(store: &Store) -> Result<Self, Error> {
         let sandboxes: Vec<SandboxRecord> = store.load_all()?;
         let containers: Vec<ContainerRecord> = store.load_all()?;
-        let images: Vec<ImageRecord> = store.load_all()?;
         let mut indexes = Indexes::default();
         let pods: HashMap<&str, &SandboxRecord> =
             sandboxes.iter().map(|s| (s.id.as_str(), s)).collect();
@@ -57,13 +53,9 @@ impl Indexes {
                 ),
             }
         }
-        for image in &images {
-            indexes.images.insert(image.id.clone());
-        }
         tracing::info!(
             sandboxes = sandboxes.len(),
             containers = containers.len(),
-            images = images.len(),
             "indexes rebuilt from the metadata store"
         );
         Ok(indexes)

@@ -1,7 +1,9 @@
 //! Domain answers to CRI messages.
 
 use berth_config::CgroupDriver;
+use berth_domain::image::{ImageDetails, ImageFsUsage};
 use berth_domain::{RuntimeStatus, VersionInfo};
+use berth_store::ImageRecord;
 use k8s_cri::v1 as cri;
 
 pub(crate) fn version(v: VersionInfo) -> cri::VersionResponse {
@@ -53,6 +55,61 @@ pub(crate) fn runtime_config(driver: CgroupDriver) -> cri::RuntimeConfigResponse
     cri::RuntimeConfigResponse {
         linux: Some(cri::LinuxRuntimeConfiguration {
             cgroup_driver: cgroup_driver as i32,
+        }),
+    }
+}
+
+pub(crate) fn image(r: ImageRecord) -> cri::Image {
+    cri::Image {
+        id: r.id.clone(),
+        repo_tags: r.repo_tags,
+        repo_digests: r.repo_digests,
+        size: r.size,
+        uid: None,
+        username: String::new(),
+        spec: Some(cri::ImageSpec {
+            image: r.id,
+            ..Default::default()
+        }),
+        pinned: r.pinned,
+    }
+}
+
+pub(crate) fn image_status(details: ImageDetails, verbose: bool) -> cri::ImageStatusResponse {
+    let (uid, username) = details.user();
+    let mut info = std::collections::HashMap::new();
+    if verbose {
+        info.insert(
+            "info".to_owned(),
+            serde_json::json!({
+                "id": details.record.id,
+                "manifestDigest": details.record.manifest_digest,
+                "chainIDs": details.record.chain_ids,
+                "imageSpec": details.config,
+            })
+            .to_string(),
+        );
+    }
+    let mut image = image(details.record);
+    image.uid = uid.map(|value| cri::Int64Value { value });
+    image.username = username;
+    cri::ImageStatusResponse {
+        image: Some(image),
+        info,
+    }
+}
+
+pub(crate) fn filesystem_usage(u: ImageFsUsage) -> cri::FilesystemUsage {
+    cri::FilesystemUsage {
+        timestamp: u.timestamp_ns,
+        fs_id: Some(cri::FilesystemIdentifier {
+            mountpoint: u.mountpoint.display().to_string(),
+        }),
+        used_bytes: Some(cri::UInt64Value {
+            value: u.used_bytes,
+        }),
+        inodes_used: Some(cri::UInt64Value {
+            value: u.inodes_used,
         }),
     }
 }

@@ -17,6 +17,7 @@ pub(crate) struct Call {
     mutating: bool,
     pod_id: String,
     container_id: String,
+    image: String,
 }
 
 impl Call {
@@ -27,6 +28,7 @@ impl Call {
             mutating: false,
             pod_id: String::new(),
             container_id: String::new(),
+            image: String::new(),
         }
     }
 
@@ -41,6 +43,12 @@ impl Call {
     /// Names the pod involved.
     pub(crate) fn pod(mut self, id: &str) -> Self {
         self.pod_id = id.to_owned();
+        self
+    }
+
+    /// Names the image involved.
+    pub(crate) fn image(mut self, image: &str) -> Self {
+        self.image = image.to_owned();
         self
     }
 
@@ -62,8 +70,12 @@ impl Cri {
             "cri",
             rpc = call.rpc,
             pod_id = tracing::field::Empty,
-            container_id = tracing::field::Empty
+            container_id = tracing::field::Empty,
+            image = tracing::field::Empty
         );
+        if !call.image.is_empty() {
+            span.record("image", call.image.as_str());
+        }
         if !call.pod_id.is_empty() {
             span.record("pod_id", call.pod_id.as_str());
         }

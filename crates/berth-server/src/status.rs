@@ -12,6 +12,8 @@ pub(crate) enum Failure {
     Unimplemented(&'static str),
     /// Start-up recovery is still running.
     Recovering,
+    /// The request itself is malformed before it reaches the domain.
+    BadRequest(String),
 }
 
 impl From<Error> for Failure {
@@ -31,10 +33,12 @@ impl Failure {
                 ErrorKind::FailedPrecondition => Code::FailedPrecondition,
                 ErrorKind::Unavailable => Code::Unavailable,
                 ErrorKind::DeadlineExceeded => Code::DeadlineExceeded,
+                ErrorKind::Unauthenticated => Code::Unauthenticated,
                 ErrorKind::Internal => Code::Internal,
             },
             Failure::Unimplemented(_) => Code::Unimplemented,
             Failure::Recovering => Code::Unavailable,
+            Failure::BadRequest(_) => Code::InvalidArgument,
         }
     }
 
@@ -44,6 +48,7 @@ impl Failure {
             Failure::Domain(e) => chain(e),
             Failure::Unimplemented(rpc) => format!("{rpc} is not implemented by berth yet"),
             Failure::Recovering => format!("{rpc}: berthd is recovering its state; retry shortly"),
+            Failure::BadRequest(why) => format!("{rpc}: {why}"),
         };
         Status::new(self.code(), message)
     }
