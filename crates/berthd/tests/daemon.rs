@@ -1,125 +1,14 @@
 //! The real `berthd` binary, started on a temp root, state and socket, driven over its CRI
 //! socket with berth's own tonic client. Needs root (the socket is chowned to root) and runc.
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::time::{Duration, Instant};
+use std::path::Path;
 
-use berth_cri_client::{CriClient, connect, cri};
+use berth_cri_client::{connect, cri};
 use tonic::Code;
 
-const START_TIMEOUT: Duration = Duration::from_secs(30);
+mod common;
 
-/// A berthd child process, killed on drop if a test fails midway.
-struct Daemon {
-    child: Option<Child>,
-    socket: PathBuf,
-    stderr: PathBuf,
-}
-
-impl Daemon {
-    fn spawn(dir: &Path, extra_args: &[&str]) -> Daemon {
-        let stderr = dir.join(format!("berthd-{}.log", std::process::id()));
-        let child = Command::new(env!("CARGO_BIN_EXE_berthd"))
-            .arg("--root")
-            .arg(dir.join("root"))
-            .arg("--state")
-            .arg(dir.join("state"))
-            .arg("--config")
-            .arg(dir.join("config.toml"))
-            .args(extra_args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&stderr).unwrap())
-            .spawn()
-            .expect("spawn berthd");
-        Daemon {
-            child: Some(child),
-            socket: dir.join("state/berth.sock"),
-            stderr,
-        }
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.stderr).unwrap_or_default()
-    }
-
-    fn pid(&self) -> i32 {
-        self.child.as_ref().unwrap().id() as i32
-    }
-
-    /// Connects once the socket answers and recovery is done (Version stops being Unavailable).
-    async fn ready_client(&mut self) -> CriClient {
-        let deadline = Instant::now() + START_TIMEOUT;
-        loop {
-            if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
-                panic!("berthd exited early with {status}:\n{}", self.log());
-            }
-            if let Ok(mut client) = connect(&self.socket).await {
-                match client.runtime.version(cri::VersionRequest::default()).await {
-                    Ok(_) => return client,
-                    Err(s) if s.code() == Code::Unavailable => {}
-                    Err(s) => panic!("Version failed: {s}"),
-                }
-            }
-            assert!(
-                Instant::now() < deadline,
-                "berthd not ready in time:\n{}",
-                self.log()
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-
-    fn signal(&self, signal: i32) {
-        assert_eq!(unsafe { libc::kill(self.pid(), signal) }, 0);
-    }
-
-    /// Waits asynchronously: the test's own client must keep answering the server's
-    /// HTTP/2 GOAWAY ping while berthd drains, or the drain waits for the grace period.
-    async fn wait(&mut self) -> ExitStatus {
-        let mut child = self.child.take().unwrap();
-        let deadline = Instant::now() + START_TIMEOUT;
-        loop {
-            if let Some(status) = child.try_wait().unwrap() {
-                return status;
-            }
-            if Instant::now() > deadline {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!("berthd did not exit in time:\n{}", self.log());
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
-
-    async fn terminate(&mut self) -> ExitStatus {
-        self.signal(libc::SIGTERM);
-        self.wait().await
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
-/// A temp dir whose CNI conf and bin dirs are empty, so NetworkReady is predictably false.
-fn setup(extra_config: &str) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::create_dir(dir.path().join("cni-conf")).unwrap();
-    std::fs::create_dir(dir.path().join("cni-bin")).unwrap();
-    let config = format!(
-        "[network]\nconf_dir = \"{0}/cni-conf\"\nbin_dirs = [\"{0}/cni-bin\"]\n{extra_config}",
-        dir.path().display()
-    );
-    std::fs::write(dir.path().join("config.toml"), config).unwrap();
-    dir
-}
+use common::{Daemon, setup};
 
 fn assert_unimplemented<T: std::fmt::Debug>(answer: Result<T, tonic::Status>, rpc: &str) {
     let status = answer.unwrap_err();
@@ -218,10 +107,10 @@ async fn serves_the_runtime_service_and_shuts_down_cleanly_on_sigterm() {
     );
     assert_unimplemented(
         client
-            .image
-            .list_images(cri::ListImagesRequest::default())
+            .runtime
+            .list_containers(cri::ListContainersRequest::default())
             .await,
-        "ListImages",
+        "ListContainers",
     );
 
     drop(client);
@@ -296,7 +185,7 @@ async fn an_unknown_config_key_stops_start_up_naming_the_key_and_line() {
     assert!(!exit.success());
     let log = daemon.log();
     assert!(log.contains("addres"), "{log}");
-    assert!(log.contains("line 5"), "{log}");
+    assert!(log.contains("line 2"), "{log}");
     assert!(
         !dir.path().join("state").exists(),
         "nothing is created on a bad config"
