@@ -8,6 +8,7 @@
 
 mod cgroups;
 mod clock;
+pub mod container;
 mod error;
 pub mod image;
 mod podcidr;
@@ -28,6 +29,8 @@ pub use runtime::{Condition, RuntimeInfo, RuntimeStatus, VersionInfo};
 pub struct Domain {
     /// Version, conditions, runtime configuration.
     pub runtime: RuntimeInfo,
+    /// Containers (listing today).
+    pub containers: container::ContainerService,
     /// Images: pull, status, list, remove, usage.
     pub images: image::ImageService,
     /// ID prefix indexes and the name registry, rebuilt from the store at start.
@@ -50,10 +53,12 @@ impl Domain {
             reason: e.to_string(),
         })??;
         let images = image::ImageService::start(&config, store.clone()).await?;
+        let containers = container::ContainerService::new(store.clone());
         let runtime = RuntimeInfo::start(config, store).await?;
         Ok(Self {
             runtime,
             images,
+            containers,
             indexes: Arc::new(std::sync::Mutex::new(indexes)),
         })
     }

@@ -1,9 +1,10 @@
 //! Domain answers to CRI messages.
 
 use berth_config::CgroupDriver;
+use berth_domain::container::ContainerFilter;
 use berth_domain::image::{ImageDetails, ImageFsUsage};
 use berth_domain::{RuntimeStatus, VersionInfo};
-use berth_store::ImageRecord;
+use berth_store::{ContainerRecord, ContainerState, ImageRecord};
 use k8s_cri::v1 as cri;
 
 pub(crate) fn version(v: VersionInfo) -> cri::VersionResponse {
@@ -111,5 +112,54 @@ pub(crate) fn filesystem_usage(u: ImageFsUsage) -> cri::FilesystemUsage {
         inodes_used: Some(cri::UInt64Value {
             value: u.inodes_used,
         }),
+    }
+}
+
+fn container_state(state: ContainerState) -> cri::ContainerState {
+    match state {
+        ContainerState::Created => cri::ContainerState::ContainerCreated,
+        ContainerState::Running => cri::ContainerState::ContainerRunning,
+        ContainerState::Exited => cri::ContainerState::ContainerExited,
+        ContainerState::Creating | ContainerState::Removing | ContainerState::Unknown => {
+            cri::ContainerState::ContainerUnknown
+        }
+    }
+}
+
+pub(crate) fn container_filter(f: cri::ContainerFilter) -> ContainerFilter {
+    let state = f
+        .state
+        .map(|s| match cri::ContainerState::try_from(s.state) {
+            Ok(cri::ContainerState::ContainerCreated) => ContainerState::Created,
+            Ok(cri::ContainerState::ContainerRunning) => ContainerState::Running,
+            Ok(cri::ContainerState::ContainerExited) => ContainerState::Exited,
+            _ => ContainerState::Unknown,
+        });
+    ContainerFilter {
+        id: Some(f.id).filter(|s| !s.is_empty()),
+        sandbox_id: Some(f.pod_sandbox_id).filter(|s| !s.is_empty()),
+        state,
+        labels: f.label_selector.into_iter().collect(),
+    }
+}
+
+pub(crate) fn container(c: ContainerRecord) -> cri::Container {
+    cri::Container {
+        id: c.id,
+        pod_sandbox_id: c.sandbox_id,
+        metadata: Some(cri::ContainerMetadata {
+            name: c.metadata.name,
+            attempt: c.metadata.attempt,
+        }),
+        image: Some(cri::ImageSpec {
+            image: c.image,
+            ..Default::default()
+        }),
+        image_ref: c.image_ref.clone(),
+        state: container_state(c.state) as i32,
+        created_at: c.created_at_ns,
+        labels: c.labels.into_iter().collect(),
+        annotations: c.annotations.into_iter().collect(),
+        image_id: c.image_ref,
     }
 }

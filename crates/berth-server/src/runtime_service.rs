@@ -148,9 +148,16 @@ impl RuntimeService for Cri {
 
     async fn list_containers(
         &self,
-        _req: Request<cri::ListContainersRequest>,
+        req: Request<cri::ListContainersRequest>,
     ) -> Result<Response<cri::ListContainersResponse>, Status> {
-        self.pending(Call::read("ListContainers")).await
+        let filter = convert::container_filter(req.into_inner().filter.unwrap_or_default());
+        self.call(Call::read("ListContainers"), |d| async move {
+            let containers = d.containers.list(filter).await?;
+            Ok(cri::ListContainersResponse {
+                containers: containers.into_iter().map(convert::container).collect(),
+            })
+        })
+        .await
     }
 
     async fn container_status(

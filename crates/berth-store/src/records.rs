@@ -101,7 +101,10 @@ pub struct ContainerRecord {
     pub sandbox_id: String,
     /// Its CRI identity.
     pub metadata: ContainerMetadata,
-    /// The image reference it was created from, resolved to an image ID.
+    /// The image as the request named it.
+    #[serde(default)]
+    pub image: String,
+    /// The image it was created from, resolved to an image ID.
     pub image_ref: String,
     /// Its state.
     pub state: ContainerState,

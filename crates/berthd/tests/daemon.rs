@@ -108,9 +108,9 @@ async fn serves_the_runtime_service_and_shuts_down_cleanly_on_sigterm() {
     assert_unimplemented(
         client
             .runtime
-            .list_containers(cri::ListContainersRequest::default())
+            .list_pod_sandbox(cri::ListPodSandboxRequest::default())
             .await,
-        "ListContainers",
+        "ListPodSandbox",
     );
 
     drop(client);

@@ -219,7 +219,19 @@ async fn pull_list_inspect_and_remove_images() {
     assert!(!after.repo_tags.contains(&images.zstd.reference));
     assert_eq!(after.repo_tags.len(), tags.len() - 1);
 
-    // Remove everything, twice: the store is back to empty.
+    // What `crictl rmi --prune` does: images no container uses are removed (twice: removal
+    // is idempotent). The store is back to empty.
+    let in_use: Vec<String> = client
+        .runtime
+        .list_containers(cri::ListContainersRequest::default())
+        .await
+        .unwrap()
+        .into_inner()
+        .containers
+        .into_iter()
+        .map(|c| c.image_ref)
+        .collect();
+    assert!(in_use.is_empty(), "no container exists yet");
     for image in list(&mut client).await {
         remove(&mut client, &image.id).await;
         remove(&mut client, &image.id).await;

@@ -1,0 +1,108 @@
+//! `ListContainers`.
+
+use berth_store::ContainerRecord;
+
+use super::{ContainerFilter, ContainerService};
+use crate::Error;
+
+impl ContainerFilter {
+    fn matches(&self, c: &ContainerRecord) -> bool {
+        self.id
+            .as_ref()
+            .is_none_or(|id| c.id.starts_with(id.as_str()))
+            && self
+                .sandbox_id
+                .as_ref()
+                .is_none_or(|id| c.sandbox_id.starts_with(id.as_str()))
+            && self.state.is_none_or(|s| s == c.state)
+            && self.labels.iter().all(|(k, v)| c.labels.get(k) == Some(v))
+    }
+}
+
+impl ContainerService {
+    /// The containers the store holds that match `filter`, oldest first.
+    pub async fn list(&self, filter: ContainerFilter) -> Result<Vec<ContainerRecord>, Error> {
+        let store = self.store.clone();
+        let all: Vec<ContainerRecord> = tokio::task::spawn_blocking(move || store.load_all())
+            .await
+            .map_err(|e| Error::Task {
+                what: "listing containers",
+                reason: e.to_string(),
+            })??;
+        let mut out: Vec<ContainerRecord> = all.into_iter().filter(|c| filter.matches(c)).collect();
+        out.sort_by_key(|c| c.created_at_ns);
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use berth_store::{ContainerMetadata, ContainerState, Store};
+
+    use super::*;
+
+    fn record(id: &str, pod: &str, state: ContainerState, app: &str) -> ContainerRecord {
+        ContainerRecord {
+            id: id.into(),
+            sandbox_id: pod.into(),
+            metadata: ContainerMetadata {
+                name: id.into(),
+                attempt: 0,
+            },
+            image: "busybox".into(),
+            image_ref: "sha256:x".into(),
+            state,
+            created_at_ns: id.len() as i64,
+            started_at_ns: 0,
+            finished_at_ns: 0,
+            exit_code: 0,
+            reason: String::new(),
+            message: String::new(),
+            log_path: String::new(),
+            labels: [("app".to_owned(), app.to_owned())].into(),
+            annotations: Default::default(),
+        }
+    }
+
+    #[tokio::test]
+    async fn filters_by_id_prefix_pod_state_and_labels() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(Store::open(&dir.path().join("meta.redb")).unwrap());
+        store
+            .put(&record("aa1", "p1", ContainerState::Running, "web"))
+            .unwrap();
+        store
+            .put(&record("aa22", "p1", ContainerState::Exited, "db"))
+            .unwrap();
+        store
+            .put(&record("bb333", "p2", ContainerState::Running, "web"))
+            .unwrap();
+        let service = ContainerService::new(store);
+        let ids = |v: Vec<ContainerRecord>| v.into_iter().map(|c| c.id).collect::<Vec<_>>();
+        assert_eq!(
+            ids(service.list(ContainerFilter::default()).await.unwrap()),
+            ["aa1", "aa22", "bb333"]
+        );
+        let by_id = ContainerFilter {
+            id: Some("aa".into()),
+            ..Default::default()
+        };
+        assert_eq!(ids(service.list(by_id).await.unwrap()), ["aa1", "aa22"]);
+        let running_web = ContainerFilter {
+            state: Some(ContainerState::Running),
+            labels: [("app".to_owned(), "web".to_owned())].into(),
+            ..Default::default()
+        };
+        assert_eq!(
+            ids(service.list(running_web).await.unwrap()),
+            ["aa1", "bb333"]
+        );
+        let in_p2 = ContainerFilter {
+            sandbox_id: Some("p2".into()),
+            ..Default::default()
+        };
+        assert_eq!(ids(service.list(in_p2).await.unwrap()), ["bb333"]);
+    }
+}
