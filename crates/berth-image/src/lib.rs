@@ -20,5 +20,5 @@ pub use auth::Credentials;
 pub use error::{ImageError, ImageErrorKind};
 pub use layers::chain_ids;
 pub use leases::{LeaseTable, Leases};
-pub use pull::{Endpoint, endpoints};
+pub use pull::{Endpoint, endpoints, install_crypto_provider};
 pub use store::{ImageDetails, ImageStore, ImageStoreConfig, Usage};

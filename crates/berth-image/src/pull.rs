@@ -70,6 +70,12 @@ pub fn endpoints(registries: &BTreeMap<String, RegistryConfig>, registry: &str) 
     out
 }
 
+/// Makes ring rustls's process-wide crypto provider (idempotent). berth uses ring rather
+/// than aws-lc: a smaller binary, a faster build, no C toolchain beyond `cc` for ring.
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
 /// What a pull brought in.
 #[derive(Debug, Clone)]
 pub struct Pulled {
@@ -138,6 +144,7 @@ fn kind_of(e: &OciDistributionError) -> ImageErrorKind {
 
 impl PullContext {
     fn client(&self, endpoint: &Endpoint) -> Client {
+        install_crypto_provider();
         let protocol = if endpoint.plain_http {
             ClientProtocol::HttpsExcept(vec![endpoint.host.clone()])
         } else {

@@ -170,6 +170,7 @@ struct Pusher {
 
 impl Pusher {
     fn new(registry: &Registry) -> Pusher {
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let auth = match registry.credentials() {
             Some((user, password)) => RegistryAuth::Basic(user, password),
             None => RegistryAuth::Anonymous,

@@ -9,6 +9,7 @@ use oci_client::secrets::RegistryAuth;
 use oci_client::{Client, Reference};
 
 fn client() -> Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
     Client::new(ClientConfig {
         protocol: ClientProtocol::Http,
         ..Default::default()
