@@ -1,12 +1,19 @@
 //! The CNI driver.
 //!
 //! Owns: finding the network configuration (the first conflist in the conf dir, or berth's
-//! built-in default), finding plugin binaries, and judging whether networking is ready.
-//! Later issues add the plugin invoker (ADD/DEL/CHECK with `prevResult` chaining and a result
-//! cache) here. It knows nothing of CRI, gRPC or the store.
+//! built-in default), finding plugin binaries, judging whether networking is ready, running
+//! the plugins (ADD/DEL with `prevResult` chaining, `CNI_ARGS`, `portMappings`, and a result
+//! cache for DEL), and network namespaces pinned by bind mount. It knows nothing of CRI,
+//! gRPC or the store.
+//!
+//! berth writes its own invoker rather than binding libcni (Go): the contract is an exec
+//! with environment variables and JSON on stdin/stdout, small enough to own.
 
 mod conf;
+mod invoke;
+pub mod netns;
 mod readiness;
 
 pub use conf::{ConfError, ConfList, ConfSource, PluginConf, builtin_default, load_first};
+pub use invoke::{Attachment, CniError, Invoker, PodArgs, PortMapping, cache_exists, result_ips};
 pub use readiness::{NetworkReadiness, check_readiness, find_plugin};
