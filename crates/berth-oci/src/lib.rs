@@ -1,11 +1,14 @@
 //! The OCI runtime driver.
 //!
-//! Owns: finding runtime binaries and proving that one works on this host. Later issues add
-//! `config.json` generation (oci-spec) and the runc/crun command-line driver here. It knows
-//! nothing of CRI or gRPC; callers pass plain paths.
+//! Owns: finding runtime binaries, proving that one works on this host, and driving it
+//! through its command line (create, start, state, kill, delete). Later issues add
+//! `config.json` generation for sandboxes and containers here. It knows nothing of CRI or
+//! gRPC; callers pass plain paths.
 
 mod binary;
 mod probe;
+mod runtime;
 
 pub use binary::resolve_binary;
 pub use probe::{ProbeError, probe_runtime};
+pub use runtime::{COMMAND_TIMEOUT, ContainerState, Runtime, RuntimeError};

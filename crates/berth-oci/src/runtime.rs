@@ -1,0 +1,289 @@
+//! Driving an OCI runtime (runc, crun, any runc-compatible binary) through its command line.
+//!
+//! Each call is one runtime command with a deadline. The container's own stdio is never a
+//! pipe of ours: the container init inherits the runtime's stdio and outlives `create`, so a
+//! pipe would never see EOF. Runtime errors are captured from its `--log` file instead.
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use serde::Deserialize;
+use tokio::process::Command;
+
+/// Default deadline of one runtime command.
+pub const COMMAND_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// What a runtime command failed with.
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    /// The runtime binary could not be run.
+    #[error("cannot run {binary}: {source}")]
+    Spawn {
+        /// The runtime.
+        binary: PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The container does not exist for the runtime.
+    #[error("{binary} {op} {id}: container does not exist")]
+    NotFound {
+        /// The runtime.
+        binary: PathBuf,
+        /// The command.
+        op: &'static str,
+        /// The container.
+        id: String,
+    },
+    /// The runtime refused.
+    #[error("{binary} {op} {id} failed ({status}): {message}")]
+    Failed {
+        /// The runtime.
+        binary: PathBuf,
+        /// The command.
+        op: &'static str,
+        /// The container.
+        id: String,
+        /// Exit status.
+        status: std::process::ExitStatus,
+        /// The runtime's error message.
+        message: String,
+    },
+    /// The runtime did not finish in time (it is killed).
+    #[error("{binary} {op} {id} did not finish within {seconds} s")]
+    Timeout {
+        /// The runtime.
+        binary: PathBuf,
+        /// The command.
+        op: &'static str,
+        /// The container.
+        id: String,
+        /// The deadline.
+        seconds: u64,
+    },
+    /// `state` printed something that is not a state.
+    #[error("{binary} state {id}: unreadable answer: {reason}")]
+    BadState {
+        /// The runtime.
+        binary: PathBuf,
+        /// The container.
+        id: String,
+        /// The parse error.
+        reason: String,
+    },
+}
+
+/// What `state` reports.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct ContainerState {
+    /// `creating`, `created`, `running`, `paused` or `stopped`.
+    pub status: String,
+    /// The init PID (0 once stopped, for some runtimes).
+    #[serde(default)]
+    pub pid: i32,
+    /// The bundle directory.
+    #[serde(default)]
+    pub bundle: PathBuf,
+}
+
+/// One runtime binary with its own state directory (`--root`).
+#[derive(Debug, Clone)]
+pub struct Runtime {
+    binary: PathBuf,
+    root: PathBuf,
+    log_dir: PathBuf,
+    timeout: Duration,
+}
+
+impl Runtime {
+    /// `binary` keeps its container state under `root`; its error logs go to `log_dir`.
+    pub fn new(binary: PathBuf, root: PathBuf, log_dir: PathBuf) -> Self {
+        Self {
+            binary,
+            root,
+            log_dir,
+            timeout: COMMAND_TIMEOUT,
+        }
+    }
+
+    /// The runtime binary.
+    pub fn binary(&self) -> &Path {
+        &self.binary
+    }
+
+    /// The global arguments every command starts with.
+    fn global_args(&self, log: &Path) -> Vec<OsString> {
+        vec![
+            "--root".into(),
+            self.root.clone().into(),
+            "--log".into(),
+            log.into(),
+            "--log-format".into(),
+            "json".into(),
+        ]
+    }
+
+    /// A ready `create` command, for a caller that gives the container its own stdio (the
+    /// monitor). Runtime errors go to `<log_dir>/<id>.create.log`.
+    pub fn create_command(
+        &self,
+        id: &str,
+        bundle: &Path,
+        pid_file: &Path,
+    ) -> std::process::Command {
+        let log = self.log_dir.join(format!("{id}.create.log"));
+        let mut cmd = std::process::Command::new(&self.binary);
+        cmd.args(self.global_args(&log))
+            .arg("create")
+            .arg("--bundle")
+            .arg(bundle)
+            .arg("--pid-file")
+            .arg(pid_file)
+            .arg(id);
+        cmd
+    }
+
+    /// Creates a container whose process has no stdio (an infra process).
+    pub async fn create(
+        &self,
+        id: &str,
+        bundle: &Path,
+        pid_file: &Path,
+    ) -> Result<(), RuntimeError> {
+        let args: Vec<OsString> = vec![
+            "create".into(),
+            "--bundle".into(),
+            bundle.into(),
+            "--pid-file".into(),
+            pid_file.into(),
+            id.into(),
+        ];
+        self.run("create", id, args).await.map(drop)
+    }
+
+    /// Starts a created container.
+    pub async fn start(&self, id: &str) -> Result<(), RuntimeError> {
+        self.run("start", id, vec!["start".into(), id.into()])
+            .await
+            .map(drop)
+    }
+
+    /// The container's state.
+    pub async fn state(&self, id: &str) -> Result<ContainerState, RuntimeError> {
+        let out = self
+            .run("state", id, vec!["state".into(), id.into()])
+            .await?;
+        serde_json::from_slice(&out).map_err(|e| RuntimeError::BadState {
+            binary: self.binary.clone(),
+            id: id.to_owned(),
+            reason: e.to_string(),
+        })
+    }
+
+    /// Sends `signal` to the init process, or with `all` to every process of the container.
+    pub async fn kill(&self, id: &str, signal: i32, all: bool) -> Result<(), RuntimeError> {
+        let mut args: Vec<OsString> = vec!["kill".into()];
+        if all {
+            args.push("--all".into());
+        }
+        args.extend([id.into(), signal.to_string().into()]);
+        self.run("kill", id, args).await.map(drop)
+    }
+
+    /// Deletes the container; `force` kills it first if it still runs. A container the
+    /// runtime does not know is already deleted.
+    pub async fn delete(&self, id: &str, force: bool) -> Result<(), RuntimeError> {
+        let mut args: Vec<OsString> = vec!["delete".into()];
+        if force {
+            args.push("--force".into());
+        }
+        args.push(id.into());
+        match self.run("delete", id, args).await {
+            Ok(_) | Err(RuntimeError::NotFound { .. }) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Runs one command; returns its stdout.
+    async fn run(
+        &self,
+        op: &'static str,
+        id: &str,
+        args: Vec<OsString>,
+    ) -> Result<Vec<u8>, RuntimeError> {
+        let spawn_err = |source| RuntimeError::Spawn {
+            binary: self.binary.clone(),
+            source,
+        };
+        std::fs::create_dir_all(&self.log_dir).map_err(spawn_err)?;
+        let log = self.log_dir.join(format!("{id}.{op}.log"));
+        let _ = std::fs::remove_file(&log);
+        // Only `state` prints something we read; for the others stdout is /dev/null so a
+        // container init that inherits it holds no pipe of ours.
+        let stdout = if op == "state" {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        };
+        let child = Command::new(&self.binary)
+            .args(self.global_args(&log))
+            .args(&args)
+            .stdin(Stdio::null())
+            .stdout(stdout)
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(spawn_err)?;
+        let output = tokio::time::timeout(self.timeout, child.wait_with_output())
+            .await
+            .map_err(|_| RuntimeError::Timeout {
+                binary: self.binary.clone(),
+                op,
+                id: id.to_owned(),
+                seconds: self.timeout.as_secs(),
+            })?
+            .map_err(spawn_err)?;
+        let message = read_log_errors(&log);
+        let _ = std::fs::remove_file(&log);
+        if output.status.success() {
+            return Ok(output.stdout);
+        }
+        if message.contains("does not exist") || message.contains("not found") {
+            return Err(RuntimeError::NotFound {
+                binary: self.binary.clone(),
+                op,
+                id: id.to_owned(),
+            });
+        }
+        Err(RuntimeError::Failed {
+            binary: self.binary.clone(),
+            op,
+            id: id.to_owned(),
+            status: output.status,
+            message,
+        })
+    }
+}
+
+/// The `msg` of every error-level line of a runtime's JSON log.
+fn read_log_errors(log: &Path) -> String {
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    let messages: Vec<String> = text
+        .lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .filter(|v| {
+            matches!(
+                v.get("level").and_then(|l| l.as_str()),
+                Some("error" | "fatal")
+            )
+        })
+        .filter_map(|v| v.get("msg").and_then(|m| m.as_str()).map(str::to_owned))
+        .collect();
+    if messages.is_empty() {
+        text.trim().to_owned()
+    } else {
+        messages.join("; ")
+    }
+}
