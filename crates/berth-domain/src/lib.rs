@@ -14,6 +14,7 @@ pub mod image;
 mod podcidr;
 mod recovery;
 pub mod runtime;
+pub mod sandbox;
 
 use std::sync::Arc;
 
