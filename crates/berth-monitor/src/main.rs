@@ -1,0 +1,470 @@
+//! The `berth-monitor` process. See the library docs for what it does and why.
+//!
+//! Usage: `berth-monitor --id ID --bundle DIR --runtime BIN --runtime-root DIR
+//!         --state-dir DIR [--log-path FILE]`
+//!
+//! It forks at once: the first process waits until the container is created (or failed)
+//! and exits 0 (or 1 with the runtime's error on stderr), so the caller learns the outcome
+//! synchronously and never has to reap the long-lived monitor, which is detached (setsid) and
+//! reparented to the node's init.
+
+use std::fs::File;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use berth_monitor::cri_log::LineSplitter;
+use berth_monitor::{EXIT_FILE, Exit, Request, Response, SOCKET_FILE, Status};
+
+/// How often the reaper checks that the container still exists, in case an exit
+/// notification was lost.
+const LIVENESS_INTERVAL_MS: i32 = 1000;
+
+struct Args {
+    id: String,
+    bundle: PathBuf,
+    runtime: PathBuf,
+    runtime_root: PathBuf,
+    state_dir: PathBuf,
+    log_path: Option<PathBuf>,
+}
+
+fn parse_args() -> Result<Args, String> {
+    let mut map = std::collections::HashMap::new();
+    let mut it = std::env::args().skip(1);
+    while let Some(key) = it.next() {
+        let value = it.next().ok_or_else(|| format!("{key} needs a value"))?;
+        map.insert(key, value);
+    }
+    let mut take = |k: &str| map.remove(k).ok_or_else(|| format!("{k} is required"));
+    Ok(Args {
+        id: take("--id")?,
+        bundle: take("--bundle")?.into(),
+        runtime: take("--runtime")?.into(),
+        runtime_root: take("--runtime-root")?.into(),
+        state_dir: take("--state-dir")?.into(),
+        log_path: take("--log-path").ok().map(PathBuf::from),
+    })
+}
+
+fn main() {
+    let args = match parse_args() {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("berth-monitor: {e}");
+            std::process::exit(2);
+        }
+    };
+    let (ready_r, ready_w) = pipe().unwrap_or_else(|e| fail(&format!("pipe: {e}")));
+    // SAFETY: no thread exists yet, so fork is safe.
+    match unsafe { libc::fork() } {
+        -1 => fail("fork failed"),
+        0 => {
+            drop(ready_r);
+            // SAFETY: plain syscalls in the child.
+            unsafe { libc::setsid() };
+            if let Err(e) = run(args, File::from(ready_w)) {
+                fail(&e);
+            }
+        }
+        _ => {
+            drop(ready_w);
+            let mut answer = String::new();
+            let _ = File::from(ready_r).read_to_string(&mut answer);
+            match answer.strip_prefix("ok ") {
+                Some(pid) => {
+                    println!("{}", pid.trim());
+                    std::process::exit(0)
+                }
+                None if answer.is_empty() => fail("the monitor died before reporting"),
+                None => fail(answer.trim()),
+            }
+        }
+    }
+}
+
+fn fail(message: &str) -> ! {
+    eprintln!("berth-monitor: {message}");
+    std::process::exit(1)
+}
+
+fn pipe() -> std::io::Result<(OwnedFd, OwnedFd)> {
+    let mut fds = [0; 2];
+    // SAFETY: valid out-array of two fds.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: pipe2 returned two fresh fds we now own.
+    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+}
+
+fn now_ns() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos() as i64)
+        .unwrap_or(0)
+}
+
+struct Inner {
+    status: Status,
+    log: Option<File>,
+    drained: usize,
+}
+
+struct Shared {
+    args: Args,
+    inner: Mutex<Inner>,
+    changed: Condvar,
+    /// Held while a runtime command runs, so the orphan sweep never reaps its process.
+    runtime_busy: Mutex<()>,
+}
+
+impl Shared {
+    fn status(&self) -> Status {
+        self.inner.lock().expect("state").status.clone()
+    }
+
+    fn runtime(&self, op: &str, extra: &[&str]) -> Result<(), String> {
+        let _busy = self.runtime_busy.lock().expect("runtime lock");
+        let log = self.args.state_dir.join(format!("runtime-{op}.log"));
+        let status = Command::new(&self.args.runtime)
+            .arg("--root")
+            .arg(&self.args.runtime_root)
+            .arg("--log")
+            .arg(&log)
+            .args(["--log-format", "json", op])
+            .args(extra)
+            .arg(&self.args.id)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .map_err(|e| format!("cannot run {}: {e}", self.args.runtime.display()))?;
+        if status.success() {
+            return Ok(());
+        }
+        Err(format!(
+            "{} {op} {} failed ({status}): {}",
+            self.args.runtime.display(),
+            self.args.id,
+            log_errors(&log)
+        ))
+    }
+}
+
+fn log_errors(log: &Path) -> String {
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    let msgs: Vec<String> = text
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| matches!(v["level"].as_str(), Some("error" | "fatal")))
+        .filter_map(|v| v["msg"].as_str().map(str::to_owned))
+        .collect();
+    if msgs.is_empty() {
+        text.trim().to_owned()
+    } else {
+        msgs.join("; ")
+    }
+}
+
+fn open_log(path: &Path) -> std::io::Result<File> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    File::options().create(true).append(true).open(path)
+}
+
+fn run(args: Args, mut ready: File) -> Result<(), String> {
+    // SAFETY: prctl with constant arguments.
+    unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
+    std::fs::create_dir_all(&args.state_dir)
+        .map_err(|e| format!("{}: {e}", args.state_dir.display()))?;
+    let log = match &args.log_path {
+        Some(p) => Some(open_log(p).map_err(|e| format!("log {}: {e}", p.display()))?),
+        None => None,
+    };
+    let (out_r, out_w) = pipe().map_err(|e| e.to_string())?;
+    let (err_r, err_w) = pipe().map_err(|e| e.to_string())?;
+    let pid_file = args.state_dir.join("pid");
+    let shared = Arc::new(Shared {
+        args,
+        inner: Mutex::new(Inner {
+            status: Status {
+                pid: 0,
+                started: false,
+                exit: None,
+            },
+            log,
+            drained: 0,
+        }),
+        changed: Condvar::new(),
+        runtime_busy: Mutex::new(()),
+    });
+    // The container init inherits these as its stdout and stderr. std clears CLOEXEC on the
+    // fds it installs as stdio of the child.
+    let created = {
+        let a = &shared.args;
+        let log = a.state_dir.join("runtime-create.log");
+        Command::new(&a.runtime)
+            .arg("--root")
+            .arg(&a.runtime_root)
+            .arg("--log")
+            .arg(&log)
+            .args(["--log-format", "json", "create", "--bundle"])
+            .arg(&a.bundle)
+            .arg("--pid-file")
+            .arg(&pid_file)
+            .arg(&a.id)
+            .stdin(Stdio::null())
+            .stdout(Stdio::from(out_w))
+            .stderr(Stdio::from(err_w))
+            .status()
+            .map_err(|e| format!("cannot run {}: {e}", a.runtime.display()))
+            .and_then(|s| {
+                if s.success() {
+                    Ok(())
+                } else {
+                    Err(format!(
+                        "{} create {} failed ({s}): {}",
+                        a.runtime.display(),
+                        a.id,
+                        log_errors(&log)
+                    ))
+                }
+            })
+    };
+    if let Err(e) = created {
+        let _ = write!(ready, "{e}");
+        std::process::exit(1);
+    }
+    let pid: i32 = std::fs::read_to_string(&pid_file)
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .ok_or("the runtime wrote no pid file")?;
+    shared.inner.lock().expect("state").status.pid = pid;
+
+    for (fd, stream) in [(out_r, "stdout"), (err_r, "stderr")] {
+        let shared = shared.clone();
+        std::thread::spawn(move || copy_output(File::from(fd), stream, &shared));
+    }
+    {
+        let shared = shared.clone();
+        std::thread::spawn(move || reap(pid, &shared));
+    }
+    let socket = shared.args.state_dir.join(SOCKET_FILE);
+    let _ = std::fs::remove_file(&socket);
+    let listener = UnixListener::bind(&socket).map_err(|e| format!("{}: {e}", socket.display()))?;
+    let _ = write!(ready, "ok {pid}");
+    drop(ready);
+    redirect_stdio_to_null();
+    for conn in listener.incoming().flatten() {
+        let shared = shared.clone();
+        std::thread::spawn(move || serve(conn, &shared));
+    }
+    Ok(())
+}
+
+/// The monitor has no terminal and no caller any more: nothing may write to their stdio.
+fn redirect_stdio_to_null() {
+    if let Ok(null) = File::options().read(true).write(true).open("/dev/null") {
+        for fd in 0..3 {
+            // SAFETY: dup2 onto the standard fds.
+            unsafe { libc::dup2(null.as_raw_fd(), fd) };
+        }
+    }
+}
+
+/// Copies one output stream of the container into the CRI log.
+fn copy_output(mut from: File, stream: &'static str, shared: &Shared) {
+    struct LogWriter<'a>(&'a Shared);
+    impl Write for LogWriter<'_> {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            let mut inner = self.0.inner.lock().expect("state");
+            match inner.log.as_mut() {
+                Some(f) => f.write(buf),
+                None => Ok(buf.len()),
+            }
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut splitter = LineSplitter::new(stream);
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        match from.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => {
+                let _ = splitter.feed(&buf[..n], &mut LogWriter(shared));
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(_) => break,
+        }
+    }
+    let _ = splitter.finish(&mut LogWriter(shared));
+    let mut inner = shared.inner.lock().expect("state");
+    inner.drained += 1;
+    shared.changed.notify_all();
+}
+
+/// Waits for the container init with a pidfd, backed by a liveness check; records the exit
+/// durably; then, once the output is drained, ends the monitor.
+fn reap(pid: i32, shared: &Shared) {
+    // SAFETY: pidfd_open syscall with a pid and no flags.
+    let pidfd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) } as i32;
+    let exit = loop {
+        if pidfd >= 0 {
+            let mut fds = libc::pollfd {
+                fd: pidfd,
+                events: libc::POLLIN,
+                revents: 0,
+            };
+            // SAFETY: one valid pollfd.
+            unsafe { libc::poll(&mut fds, 1, LIVENESS_INTERVAL_MS) };
+        } else {
+            std::thread::sleep(Duration::from_millis(LIVENESS_INTERVAL_MS as u64));
+        }
+        let mut status = 0;
+        // SAFETY: waitpid on our (subreaped) child.
+        let got = unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
+        if got == pid {
+            break decode(status);
+        }
+        // Belt and braces: if the process is gone and we could not reap it, say so.
+        // SAFETY: signal 0 only checks existence.
+        if got < 0 && unsafe { libc::kill(pid, 0) } != 0 {
+            break Exit {
+                code: 255,
+                signal: None,
+                at_ns: now_ns(),
+            };
+        }
+        sweep_orphans(shared);
+    };
+    if let Err(e) = write_exit(&shared.args.state_dir, &exit) {
+        // Without the file a restarted berthd would not know the exit; keep serving it live.
+        let _ = e;
+    }
+    let mut inner = shared.inner.lock().expect("state");
+    inner.status.exit = Some(exit);
+    shared.changed.notify_all();
+    // Wait (bounded) for both streams to drain, then give waiters a moment and leave.
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while inner.drained < 2 && std::time::Instant::now() < deadline {
+        inner = shared
+            .changed
+            .wait_timeout(inner, Duration::from_millis(100))
+            .expect("state")
+            .0;
+    }
+    if let Some(log) = inner.log.as_mut() {
+        let _ = log.sync_data();
+    }
+    drop(inner);
+    sweep_orphans(shared);
+    std::thread::sleep(Duration::from_millis(200));
+    let _ = std::fs::remove_file(shared.args.state_dir.join(SOCKET_FILE));
+    std::process::exit(0);
+}
+
+/// Reaps processes orphaned to us (the container's own children), never a runtime command.
+fn sweep_orphans(shared: &Shared) {
+    let Ok(_busy) = shared.runtime_busy.try_lock() else {
+        return;
+    };
+    loop {
+        let mut status = 0;
+        // SAFETY: non-blocking wait for any child.
+        let got = unsafe { libc::waitpid(-1, &mut status, libc::WNOHANG) };
+        if got <= 0 || got == shared.inner.lock().expect("state").status.pid {
+            return;
+        }
+    }
+}
+
+fn decode(status: i32) -> Exit {
+    if libc::WIFSIGNALED(status) {
+        let signal = libc::WTERMSIG(status);
+        Exit {
+            code: 128 + signal,
+            signal: Some(signal),
+            at_ns: now_ns(),
+        }
+    } else {
+        Exit {
+            code: libc::WEXITSTATUS(status),
+            signal: None,
+            at_ns: now_ns(),
+        }
+    }
+}
+
+/// Writes the exit record: temp file, fsync, rename, fsync of the directory.
+fn write_exit(dir: &Path, exit: &Exit) -> std::io::Result<()> {
+    let tmp = dir.join(format!("{EXIT_FILE}.tmp"));
+    let mut f = File::create(&tmp)?;
+    f.write_all(&serde_json::to_vec(exit)?)?;
+    f.sync_all()?;
+    std::fs::rename(&tmp, dir.join(EXIT_FILE))?;
+    File::open(dir)?.sync_all()
+}
+
+fn serve(conn: UnixStream, shared: &Shared) {
+    let Ok(reader_conn) = conn.try_clone() else {
+        return;
+    };
+    let mut writer = conn;
+    for line in BufReader::new(reader_conn).lines() {
+        let Ok(line) = line else { return };
+        let response = match serde_json::from_str::<Request>(&line) {
+            Err(e) => Response::Error {
+                message: format!("bad request: {e}"),
+            },
+            Ok(request) => handle(request, shared),
+        };
+        let mut out = serde_json::to_vec(&response).unwrap_or_default();
+        out.push(b'\n');
+        if writer.write_all(&out).is_err() {
+            return;
+        }
+    }
+}
+
+fn handle(request: Request, shared: &Shared) -> Response {
+    let result = match request {
+        Request::Status => Ok(()),
+        Request::Start => {
+            let status = shared.status();
+            if status.started || status.exit.is_some() {
+                Ok(())
+            } else {
+                shared.runtime("start", &[]).map(|()| {
+                    shared.inner.lock().expect("state").status.started = true;
+                })
+            }
+        }
+        Request::Wait => {
+            let mut inner = shared.inner.lock().expect("state");
+            while inner.status.exit.is_none() {
+                inner = shared.changed.wait(inner).expect("state");
+            }
+            Ok(())
+        }
+        Request::ReopenLog => match &shared.args.log_path {
+            None => Ok(()),
+            Some(path) => open_log(path)
+                .map(|f| shared.inner.lock().expect("state").log = Some(f))
+                .map_err(|e| format!("reopen {}: {e}", path.display())),
+        },
+    };
+    match result {
+        Ok(()) => Response::Ok {
+            status: shared.status(),
+        },
+        Err(message) => Response::Error { message },
+    }
+}

@@ -1,0 +1,180 @@
+//! The real `berth-monitor` binary with real runc and a busybox bundle. Needs root.
+
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use berth_image::unpack::{Compression, unpack_layer};
+use berth_monitor::{EXIT_FILE, Exit, Request, Response, SOCKET_FILE, Status};
+use oci_spec::runtime::{LinuxBuilder, ProcessBuilder, RootBuilder, Spec};
+
+const RUNC: &str = "/usr/sbin/runc";
+
+struct Container {
+    dir: tempfile::TempDir,
+    id: String,
+}
+
+impl Container {
+    fn new(tag: &str, script: &str) -> Container {
+        let dir = tempfile::tempdir().unwrap();
+        let bundle = dir.path().join("bundle");
+        let rootfs = bundle.join("rootfs");
+        std::fs::create_dir_all(&rootfs).unwrap();
+        let layer = berth_testkit::busybox_layer();
+        unpack_layer(layer.tar.as_slice(), Compression::None, &rootfs).unwrap();
+        let mut spec = Spec::default();
+        spec.set_root(Some(
+            RootBuilder::default()
+                .path("rootfs")
+                .readonly(true)
+                .build()
+                .unwrap(),
+        ));
+        spec.set_process(Some(
+            ProcessBuilder::default()
+                .args(vec![
+                    "/bin/sh".to_owned(),
+                    "-c".to_owned(),
+                    script.to_owned(),
+                ])
+                .cwd("/")
+                .env(vec!["PATH=/bin".to_owned()])
+                .build()
+                .unwrap(),
+        ));
+        let mut linux = spec
+            .linux()
+            .clone()
+            .unwrap_or_else(|| LinuxBuilder::default().build().unwrap());
+        let id = format!("berth-mon-{tag}-{}", std::process::id());
+        linux.set_cgroups_path(Some(format!("/{id}").into()));
+        spec.set_linux(Some(linux));
+        spec.save(bundle.join("config.json")).unwrap();
+        Container { dir, id }
+    }
+
+    fn state_dir(&self) -> PathBuf {
+        self.dir.path().join("monitor")
+    }
+
+    fn log(&self) -> PathBuf {
+        self.dir.path().join("logs/0.log")
+    }
+
+    fn spawn_monitor(&self) -> std::process::Output {
+        Command::new(env!("CARGO_BIN_EXE_berth-monitor"))
+            .args(["--id", &self.id])
+            .arg("--bundle")
+            .arg(self.dir.path().join("bundle"))
+            .args(["--runtime", RUNC])
+            .arg("--runtime-root")
+            .arg(self.dir.path().join("runc"))
+            .arg("--state-dir")
+            .arg(self.state_dir())
+            .arg("--log-path")
+            .arg(self.log())
+            .output()
+            .unwrap()
+    }
+
+    fn ask(&self, request: Request) -> Status {
+        let mut conn = UnixStream::connect(self.state_dir().join(SOCKET_FILE)).unwrap();
+        let mut line = serde_json::to_vec(&request).unwrap();
+        line.push(b'\n');
+        conn.write_all(&line).unwrap();
+        let mut answer = String::new();
+        BufReader::new(conn).read_line(&mut answer).unwrap();
+        match serde_json::from_str(&answer).unwrap() {
+            Response::Ok { status } => status,
+            Response::Error { message } => panic!("{request:?}: {message}"),
+        }
+    }
+
+    fn exit_file(&self) -> Exit {
+        serde_json::from_slice(&std::fs::read(self.state_dir().join(EXIT_FILE)).unwrap()).unwrap()
+    }
+}
+
+impl Drop for Container {
+    fn drop(&mut self) {
+        let _ = Command::new(RUNC)
+            .arg("--root")
+            .arg(self.dir.path().join("runc"))
+            .args(["delete", "--force", &self.id])
+            .output();
+    }
+}
+
+fn wait_gone(path: &Path) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while path.exists() {
+        assert!(Instant::now() < deadline, "{} still exists", path.display());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn runs_logs_reaps_and_records_the_exit() {
+    let c = Container::new("ok", "echo hello; echo oops >&2; exit 3");
+    let out = c.spawn_monitor();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let pid: i32 = String::from_utf8_lossy(&out.stdout).trim().parse().unwrap();
+    let status = c.ask(Request::Status);
+    assert_eq!(
+        status,
+        Status {
+            pid,
+            started: false,
+            exit: None
+        }
+    );
+    // The monitor is detached: not our child, in its own session.
+    let started = c.ask(Request::Start);
+    assert!(started.started);
+    let done = c.ask(Request::Wait);
+    let exit = done.exit.expect("exited");
+    assert_eq!((exit.code, exit.signal), (3, None));
+    assert_eq!(c.exit_file(), exit, "the exit file says the same, durably");
+    wait_gone(&c.state_dir().join(SOCKET_FILE));
+    let log = std::fs::read_to_string(c.log()).unwrap();
+    assert!(log.lines().any(|l| l.ends_with(" stdout F hello")), "{log}");
+    assert!(log.lines().any(|l| l.ends_with(" stderr F oops")), "{log}");
+    assert!(log.starts_with("20"), "RFC 3339 timestamps: {log}");
+}
+
+#[test]
+fn a_container_killed_from_outside_is_recorded_with_its_signal() {
+    let c = Container::new("kill", "sleep 60");
+    let out = c.spawn_monitor();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let pid: i32 = String::from_utf8_lossy(&out.stdout).trim().parse().unwrap();
+    c.ask(Request::Start);
+    std::thread::sleep(Duration::from_millis(200));
+    unsafe { libc::kill(pid, libc::SIGKILL) };
+    let exit = c.ask(Request::Wait).exit.unwrap();
+    assert_eq!((exit.code, exit.signal), (137, Some(9)));
+    assert_eq!(c.exit_file().code, 137);
+}
+
+#[test]
+fn a_failed_create_is_reported_and_leaves_no_monitor() {
+    let c = Container::new("bad", "true");
+    // Break the bundle: the rootfs has no /bin/sh any more.
+    std::fs::remove_file(c.dir.path().join("bundle/rootfs/bin/sh")).unwrap();
+    let out = c.spawn_monitor();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("create") && err.contains(&c.id), "{err}");
+    assert!(!c.state_dir().join(SOCKET_FILE).exists());
+}
