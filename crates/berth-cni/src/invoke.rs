@@ -238,9 +238,16 @@ impl Invoker {
         let mut first_error = None;
         for plugin in list.plugins.iter().rev() {
             let conf = plugin_conf(&list.cni_version, &list.name, &plugin.raw, prev, &att);
-            if let Err(e) = self.exec(&plugin.kind, "DEL", &conf, &att).await {
-                tracing::warn!(error = %e, container_id = %att.container_id, "CNI DEL failed");
-                first_error.get_or_insert(e);
+            match self.exec(&plugin.kind, "DEL", &conf, &att).await {
+                Ok(_) => {}
+                // A plugin that cannot run cannot have made anything to delete.
+                Err(e @ CniError::PluginNotFound { .. }) => {
+                    tracing::warn!(error = %e, container_id = %att.container_id, "CNI DEL skipped")
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, container_id = %att.container_id, "CNI DEL failed");
+                    first_error.get_or_insert(e);
+                }
             }
         }
         first_error.map_or(Ok(()), Err)

@@ -179,6 +179,7 @@ fn open_log(path: &Path) -> std::io::Result<File> {
 }
 
 fn run(args: Args, mut ready: File) -> Result<(), String> {
+    // Until the container is created, failures are reported through `ready` by `main`.
     // SAFETY: prctl with constant arguments.
     unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
     std::fs::create_dir_all(&args.state_dir)
@@ -241,13 +242,35 @@ fn run(args: Args, mut ready: File) -> Result<(), String> {
         let _ = write!(ready, "{e}");
         std::process::exit(1);
     }
-    let pid: i32 = std::fs::read_to_string(&pid_file)
+    match serve_created(
+        &shared,
+        &pid_file,
+        ready,
+        [(out_r, "stdout"), (err_r, "stderr")],
+    ) {
+        Ok(()) => Ok(()),
+        Err(e) => {
+            // Created but unusable: never leave the container behind.
+            let _ = shared.runtime("delete", &["--force"]);
+            Err(e)
+        }
+    }
+}
+
+/// Watches, logs and serves a created container; returns only on a setup failure.
+fn serve_created(
+    shared: &Arc<Shared>,
+    pid_file: &Path,
+    mut ready: File,
+    outputs: [(OwnedFd, &'static str); 2],
+) -> Result<(), String> {
+    let pid: i32 = std::fs::read_to_string(pid_file)
         .ok()
         .and_then(|s| s.trim().parse().ok())
         .ok_or("the runtime wrote no pid file")?;
     shared.inner.lock().expect("state").status.pid = pid;
 
-    for (fd, stream) in [(out_r, "stdout"), (err_r, "stderr")] {
+    for (fd, stream) in outputs {
         let shared = shared.clone();
         std::thread::spawn(move || copy_output(File::from(fd), stream, &shared));
     }
@@ -366,7 +389,9 @@ fn reap(pid: i32, shared: &Shared) {
     }
     drop(inner);
     sweep_orphans(shared);
-    std::thread::sleep(Duration::from_millis(200));
+    // Let answers to waiters leave, then go; the socket disappears just before the process
+    // does, so a caller can wait for it to know the monitor is gone.
+    std::thread::sleep(Duration::from_millis(50));
     let _ = std::fs::remove_file(shared.args.state_dir.join(SOCKET_FILE));
     std::process::exit(0);
 }
