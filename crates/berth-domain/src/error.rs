@@ -47,6 +47,35 @@ pub enum Error {
     /// The image store failed or refused.
     #[error(transparent)]
     Image(std::sync::Arc<berth_image::ImageError>),
+    /// The request is malformed.
+    #[error("{0}")]
+    InvalidRequest(String),
+    /// The pod names a runtime handler berth does not have.
+    #[error("runtime handler {handler:?} is not configured (known: {known})")]
+    UnknownHandler {
+        /// The handler asked for.
+        handler: String,
+        /// The handlers that exist.
+        known: String,
+    },
+    /// A step of a sandbox operation failed.
+    #[error("sandbox {id}: {step}: {reason}")]
+    Sandbox {
+        /// The sandbox.
+        id: String,
+        /// What was being done.
+        step: &'static str,
+        /// The cause.
+        reason: String,
+    },
+    /// RemovePodSandbox while the pod's network namespace is still pinned.
+    #[error("sandbox {id}: network namespace {path} is not fully closed; stop the sandbox again")]
+    NetnsNotClosed {
+        /// The sandbox.
+        id: String,
+        /// The pin.
+        path: String,
+    },
     /// A blocking task died.
     #[error("{what} failed: {reason}")]
     Task {
@@ -65,7 +94,11 @@ impl Error {
             Error::Lookup(LookupError::NotFound { .. }) => ErrorKind::NotFound,
             Error::Lookup(_) => ErrorKind::InvalidArgument,
             Error::Name(_) => ErrorKind::AlreadyExists,
-            Error::InvalidPodCidr { .. } => ErrorKind::InvalidArgument,
+            Error::InvalidPodCidr { .. }
+            | Error::InvalidRequest(_)
+            | Error::UnknownHandler { .. } => ErrorKind::InvalidArgument,
+            Error::Sandbox { .. } => ErrorKind::Internal,
+            Error::NetnsNotClosed { .. } => ErrorKind::FailedPrecondition,
             Error::Image(e) => match e.kind() {
                 ImageErrorKind::InvalidArgument => ErrorKind::InvalidArgument,
                 ImageErrorKind::NotFound => ErrorKind::NotFound,

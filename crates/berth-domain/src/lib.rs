@@ -32,6 +32,8 @@ pub struct Domain {
     pub runtime: RuntimeInfo,
     /// Containers (listing today).
     pub containers: container::ContainerService,
+    /// Pod sandboxes.
+    pub sandboxes: sandbox::SandboxService,
     /// Images: pull, status, list, remove, usage.
     pub images: image::ImageService,
     /// ID prefix indexes and the name registry, rebuilt from the store at start.
@@ -55,12 +57,21 @@ impl Domain {
         })??;
         let images = image::ImageService::start(&config, store.clone()).await?;
         let containers = container::ContainerService::new(store.clone());
-        let runtime = RuntimeInfo::start(config, store).await?;
+        let runtime = RuntimeInfo::start(config.clone(), store.clone()).await?;
+        let indexes = Arc::new(std::sync::Mutex::new(indexes));
+        let sandboxes = sandbox::SandboxService::new(
+            config,
+            store,
+            indexes.clone(),
+            runtime.handlers().clone(),
+            runtime.cgroup_driver(),
+        );
         Ok(Self {
             runtime,
             images,
             containers,
-            indexes: Arc::new(std::sync::Mutex::new(indexes)),
+            sandboxes,
+            indexes,
         })
     }
 }

@@ -78,40 +78,80 @@ impl RuntimeService for Cri {
 
     async fn run_pod_sandbox(
         &self,
-        _req: Request<cri::RunPodSandboxRequest>,
+        req: Request<cri::RunPodSandboxRequest>,
     ) -> Result<Response<cri::RunPodSandboxResponse>, Status> {
-        self.pending(Call::mutating("RunPodSandbox")).await
+        let req = req.into_inner();
+        let name = req
+            .config
+            .as_ref()
+            .and_then(|c| c.metadata.as_ref())
+            .map(|m| format!("{}/{}", m.namespace, m.name))
+            .unwrap_or_default();
+        let request = convert::sandbox_request(req);
+        self.call(
+            Call::mutating("RunPodSandbox").image(&name),
+            |d| async move {
+                let request = request.map_err(Failure::BadRequest)?;
+                let id = d.sandboxes.run(request).await?;
+                tracing::info!(pod_id = %id, "sandbox created");
+                Ok(cri::RunPodSandboxResponse { pod_sandbox_id: id })
+            },
+        )
+        .await
     }
 
     async fn stop_pod_sandbox(
         &self,
         req: Request<cri::StopPodSandboxRequest>,
     ) -> Result<Response<cri::StopPodSandboxResponse>, Status> {
-        self.pending(Call::mutating("StopPodSandbox").pod(&req.get_ref().pod_sandbox_id))
-            .await
+        let id = req.into_inner().pod_sandbox_id;
+        self.call(Call::mutating("StopPodSandbox").pod(&id), |d| async move {
+            d.sandboxes.stop(&id).await?;
+            Ok(cri::StopPodSandboxResponse {})
+        })
+        .await
     }
 
     async fn remove_pod_sandbox(
         &self,
         req: Request<cri::RemovePodSandboxRequest>,
     ) -> Result<Response<cri::RemovePodSandboxResponse>, Status> {
-        self.pending(Call::mutating("RemovePodSandbox").pod(&req.get_ref().pod_sandbox_id))
-            .await
+        let id = req.into_inner().pod_sandbox_id;
+        self.call(
+            Call::mutating("RemovePodSandbox").pod(&id),
+            |d| async move {
+                d.sandboxes.remove(&id).await?;
+                Ok(cri::RemovePodSandboxResponse {})
+            },
+        )
+        .await
     }
 
     async fn pod_sandbox_status(
         &self,
         req: Request<cri::PodSandboxStatusRequest>,
     ) -> Result<Response<cri::PodSandboxStatusResponse>, Status> {
-        self.pending(Call::read("PodSandboxStatus").pod(&req.get_ref().pod_sandbox_id))
-            .await
+        let req = req.into_inner();
+        let (id, verbose) = (req.pod_sandbox_id, req.verbose);
+        self.call(Call::read("PodSandboxStatus").pod(&id), |d| async move {
+            let status = d.sandboxes.status(&id, verbose).await?;
+            Ok(convert::sandbox_status(status))
+        })
+        .await
     }
 
     async fn list_pod_sandbox(
         &self,
-        _req: Request<cri::ListPodSandboxRequest>,
+        req: Request<cri::ListPodSandboxRequest>,
     ) -> Result<Response<cri::ListPodSandboxResponse>, Status> {
-        self.pending(Call::read("ListPodSandbox")).await
+        let filter = convert::sandbox_filter(req.into_inner().filter.unwrap_or_default());
+        self.call(Call::read("ListPodSandbox"), |d| async move {
+            let items = d.sandboxes.list(filter).await?;
+            Ok(cri::ListPodSandboxResponse {
+                items: items.into_iter().map(convert::sandbox).collect(),
+            })
+        })
+        .await
     }
 
     async fn create_container(

@@ -82,6 +82,47 @@ pub struct SandboxRecord {
     /// CRI annotations.
     #[serde(default)]
     pub annotations: BTreeMap<String, String>,
+    /// How it was built and what it got: everything Stop, Remove and Status need.
+    #[serde(default)]
+    pub network: SandboxNetwork,
+}
+
+/// A sandbox's namespaces and network, as run.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SandboxNetwork {
+    /// The pod hostname.
+    #[serde(default)]
+    pub hostname: String,
+    /// Pinned netns path; empty with host networking.
+    #[serde(default)]
+    pub netns: String,
+    /// Uses the node's network namespace.
+    #[serde(default)]
+    pub host_network: bool,
+    /// Uses the node's IPC namespace.
+    #[serde(default)]
+    pub host_ipc: bool,
+    /// PID namespace mode: `pod`, `node` (container-private is a container's choice).
+    #[serde(default)]
+    pub pid_mode: String,
+    /// The pod's IPs, primary first.
+    #[serde(default)]
+    pub ips: Vec<String>,
+    /// The CNI network name used (for DEL).
+    #[serde(default)]
+    pub cni_network: String,
+    /// hostPort mappings as (host port, container port, protocol, host IP).
+    #[serde(default)]
+    pub port_mappings: Vec<(u16, u16, String, String)>,
+    /// The infra process's PID.
+    #[serde(default)]
+    pub infra_pid: i32,
+    /// CRI `cgroup_parent`.
+    #[serde(default)]
+    pub cgroup_parent: String,
+    /// CRI `log_directory`.
+    #[serde(default)]
+    pub log_directory: String,
 }
 
 impl Record for SandboxRecord {

@@ -14,6 +14,7 @@ fn sandbox(id: &str, name: &str) -> SandboxRecord {
         runtime_handler: "runc".to_owned(),
         labels: [("app".to_owned(), "web".to_owned())].into(),
         annotations: Default::default(),
+        network: Default::default(),
     }
 }
 

@@ -101,16 +101,16 @@ async fn serves_the_runtime_service_and_shuts_down_cleanly_on_sigterm() {
     assert_unimplemented(
         client
             .runtime
-            .run_pod_sandbox(cri::RunPodSandboxRequest::default())
+            .create_container(cri::CreateContainerRequest::default())
             .await,
-        "RunPodSandbox",
+        "CreateContainer",
     );
     assert_unimplemented(
         client
             .runtime
-            .list_pod_sandbox(cri::ListPodSandboxRequest::default())
+            .container_stats(cri::ContainerStatsRequest::default())
             .await,
-        "ListPodSandbox",
+        "ContainerStats",
     );
 
     drop(client);

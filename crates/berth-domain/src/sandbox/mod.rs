@@ -1,8 +1,235 @@
-//! The pod sandbox domain. Today: the pure rules a sandbox is built from (pod files,
-//! sysctl validation, `oom_score_adj` clamping, cgroup paths), each tested on its own. The
-//! lifecycle verbs (run, status, list, stop, remove) arrive with the sandbox issue, one file
-//! each, and use these.
+//! The pod sandbox domain: one file per verb (`run`, `status`, `list`, `stop`, `remove`),
+//! over the pure rules (`files`, `limits`, `cgroup`), the infra spec (`spec`) and the
+//! monitor that runs the infra process (`infra`).
+//!
+//! Layout per sandbox, under `<state>/sandboxes/<id>/`: `netns` (the pinned network
+//! namespace), `hostname`, `hosts`, `resolv.conf`, `shm/` (a 64 MiB tmpfs), `bundle/`
+//! (`config.json` and an empty `rootfs/`). The monitor's socket and exit file live in
+//! `<state>/m/<id>/` (a Unix socket path must stay under 108 bytes).
+//! The OCI runtime keeps its state under `<state>/runtime/<handler>/`.
 
 pub mod cgroup;
 pub mod files;
+mod infra;
 pub mod limits;
+mod list;
+mod remove;
+mod run;
+mod spec;
+mod status;
+mod stop;
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use berth_config::{CgroupDriver, Config};
+use berth_store::{SandboxRecord, Store};
+
+use crate::runtime::Handlers;
+use crate::{Error, Indexes};
+
+pub use files::DnsConfig;
+pub use list::SandboxFilter;
+pub use status::SandboxStatus;
+
+/// How long one CNI plugin may run.
+const CNI_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// A namespace's sharing mode, from the CRI `NamespaceMode`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum NamespaceMode {
+    /// The pod's own namespace.
+    #[default]
+    Pod,
+    /// The container's own (PID only).
+    Container,
+    /// The node's.
+    Node,
+    /// Another container's (ephemeral containers).
+    Target,
+}
+
+/// A hostPort mapping.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PortMapping {
+    /// `tcp`, `udp` or `sctp`.
+    pub protocol: String,
+    /// Port in the pod.
+    pub container_port: u16,
+    /// Port on the node.
+    pub host_port: u16,
+    /// Host IP to bind; empty for all.
+    pub host_ip: String,
+}
+
+/// What `RunPodSandbox` asks for, free of gRPC types.
+#[derive(Debug, Clone, Default)]
+pub struct SandboxRequest {
+    /// Pod name.
+    pub name: String,
+    /// Pod UID.
+    pub uid: String,
+    /// Pod namespace.
+    pub namespace: String,
+    /// Attempt.
+    pub attempt: u32,
+    /// Hostname.
+    pub hostname: String,
+    /// Log directory.
+    pub log_directory: String,
+    /// DNS.
+    pub dns: DnsConfig,
+    /// hostPorts.
+    pub port_mappings: Vec<PortMapping>,
+    /// Labels.
+    pub labels: BTreeMap<String, String>,
+    /// Annotations.
+    pub annotations: BTreeMap<String, String>,
+    /// Cgroup parent.
+    pub cgroup_parent: String,
+    /// Sysctls.
+    pub sysctls: BTreeMap<String, String>,
+    /// Network namespace mode (Node = host network).
+    pub network: NamespaceMode,
+    /// PID namespace mode.
+    pub pid: NamespaceMode,
+    /// IPC namespace mode.
+    pub ipc: NamespaceMode,
+    /// RuntimeClass handler; empty for the default.
+    pub runtime_handler: String,
+}
+
+/// The binaries berth runs besides the OCI runtime.
+#[derive(Debug, Clone)]
+pub struct Helpers {
+    /// `berth-pause`.
+    pub pause: PathBuf,
+    /// `berth-monitor`.
+    pub monitor: PathBuf,
+}
+
+impl Helpers {
+    /// Next to the running `berthd`, else in `PATH`.
+    pub fn locate() -> Self {
+        let dir = std::env::current_exe()
+            .ok()
+            .and_then(|p| p.parent().map(Path::to_path_buf));
+        let find = |name: &str| {
+            dir.as_ref()
+                .map(|d| d.join(name))
+                .filter(|p| p.exists())
+                .or_else(|| berth_oci::resolve_binary(Path::new(name)))
+                .unwrap_or_else(|| PathBuf::from(name))
+        };
+        Self {
+            pause: find("berth-pause"),
+            monitor: find("berth-monitor"),
+        }
+    }
+}
+
+/// Pod sandboxes.
+pub struct SandboxService {
+    config: Arc<Config>,
+    store: Arc<Store>,
+    indexes: Arc<Mutex<Indexes>>,
+    handlers: Handlers,
+    cgroup_driver: CgroupDriver,
+    helpers: Helpers,
+    invoker: berth_cni::Invoker,
+    /// One async lock per sandbox: verbs on one pod are serialised, pods run in parallel.
+    locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+impl SandboxService {
+    /// Over the store and indexes recovered at start.
+    pub fn new(
+        config: Arc<Config>,
+        store: Arc<Store>,
+        indexes: Arc<Mutex<Indexes>>,
+        handlers: Handlers,
+        cgroup_driver: CgroupDriver,
+    ) -> Self {
+        let invoker = berth_cni::Invoker::new(
+            config.network.bin_dirs.clone(),
+            config.state.join("cni/results"),
+            CNI_TIMEOUT,
+        );
+        Self {
+            config,
+            store,
+            indexes,
+            handlers,
+            cgroup_driver,
+            helpers: Helpers::locate(),
+            invoker,
+            locks: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn dir(&self, id: &str) -> PathBuf {
+        self.config.state.join("sandboxes").join(id)
+    }
+
+    /// The monitor's directory: short, because it holds a Unix socket (108-byte paths).
+    fn monitor_dir(&self, id: &str) -> PathBuf {
+        self.config.state.join("m").join(id)
+    }
+
+    fn runtime_root(&self, handler: &str) -> PathBuf {
+        self.config.state.join("runtime").join(handler)
+    }
+
+    fn lock(&self, id: &str) -> Arc<tokio::sync::Mutex<()>> {
+        self.locks
+            .lock()
+            .expect("sandbox locks")
+            .entry(id.to_owned())
+            .or_default()
+            .clone()
+    }
+
+    fn forget_lock(&self, id: &str) {
+        self.locks.lock().expect("sandbox locks").remove(id);
+    }
+
+    /// Full ID from a full ID or unique prefix.
+    fn resolve(&self, id: &str) -> Result<String, Error> {
+        Ok(self
+            .indexes
+            .lock()
+            .expect("indexes")
+            .sandboxes
+            .resolve(id)?)
+    }
+
+    async fn load(&self, id: &str) -> Result<Option<SandboxRecord>, Error> {
+        let store = self.store.clone();
+        let id = id.to_owned();
+        blocking("reading a sandbox record", move || {
+            Ok(store.get::<SandboxRecord>(&id)?)
+        })
+        .await
+    }
+
+    async fn save(&self, record: &SandboxRecord) -> Result<(), Error> {
+        let store = self.store.clone();
+        let record = record.clone();
+        blocking("writing a sandbox record", move || Ok(store.put(&record)?)).await
+    }
+}
+
+/// Runs blocking work off the async threads.
+async fn blocking<T: Send + 'static>(
+    what: &'static str,
+    f: impl FnOnce() -> Result<T, Error> + Send + 'static,
+) -> Result<T, Error> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| Error::Task {
+            what,
+            reason: e.to_string(),
+        })?
+}

@@ -1,0 +1,114 @@
+//! Starting and talking to the infra process's monitor.
+
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::net::UnixStream;
+use std::path::Path;
+use std::time::Duration;
+
+use berth_monitor::{EXIT_FILE, Exit, Request, Response, SOCKET_FILE, Status};
+
+/// Deadline of one request to a monitor (a hung monitor never hangs berthd).
+const MONITOR_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Starts a monitor that creates the infra container; returns the infra PID.
+pub fn spawn(
+    monitor: &Path,
+    id: &str,
+    bundle: &Path,
+    runtime: &Path,
+    runtime_root: &Path,
+    state: &Path,
+) -> Result<i32, String> {
+    let out = std::process::Command::new(monitor)
+        .args(["--id", id])
+        .arg("--bundle")
+        .arg(bundle)
+        .arg("--runtime")
+        .arg(runtime)
+        .arg("--runtime-root")
+        .arg(runtime_root)
+        .arg("--state-dir")
+        .arg(state)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .map_err(|e| format!("cannot run {}: {e}", monitor.display()))?;
+    if !out.status.success() {
+        return Err(String::from_utf8_lossy(&out.stderr)
+            .trim()
+            .trim_start_matches("berth-monitor: ")
+            .to_owned());
+    }
+    String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .map_err(|_| "the monitor did not report the infra PID".to_owned())
+}
+
+/// One request to the monitor in `state`.
+pub fn ask(state: &Path, request: &Request, timeout: Duration) -> Result<Status, String> {
+    let socket = state.join(SOCKET_FILE);
+    let mut conn =
+        UnixStream::connect(&socket).map_err(|e| format!("monitor {}: {e}", socket.display()))?;
+    conn.set_read_timeout(Some(timeout)).ok();
+    conn.set_write_timeout(Some(MONITOR_TIMEOUT)).ok();
+    let mut line = serde_json::to_vec(request).map_err(|e| e.to_string())?;
+    line.push(b'\n');
+    conn.write_all(&line)
+        .map_err(|e| format!("monitor {}: {e}", socket.display()))?;
+    let mut answer = String::new();
+    BufReader::new(conn)
+        .read_line(&mut answer)
+        .map_err(|e| format!("monitor {} did not answer: {e}", socket.display()))?;
+    match serde_json::from_str(&answer).map_err(|e| format!("monitor answer: {e}"))? {
+        Response::Ok { status } => Ok(status),
+        Response::Error { message } => Err(message),
+    }
+}
+
+/// Starts the infra container.
+pub fn start(state: &Path) -> Result<Status, String> {
+    ask(state, &Request::Start, MONITOR_TIMEOUT)
+}
+
+/// The recorded exit, if the infra has exited (from the exit file, which outlives the
+/// monitor).
+pub fn exit(state: &Path) -> Option<Exit> {
+    let bytes = std::fs::read(state.join(EXIT_FILE)).ok()?;
+    serde_json::from_slice(&bytes).ok()
+}
+
+/// Whether the infra process still runs: the monitor says so, or (monitor gone) the PID
+/// exists and no exit was recorded.
+pub fn alive(state: &Path, pid: i32) -> bool {
+    if exit(state).is_some() {
+        return false;
+    }
+    match ask(state, &Request::Status, MONITOR_TIMEOUT) {
+        Ok(status) => status.exit.is_none(),
+        // SAFETY: signal 0 only checks existence.
+        Err(_) => pid > 0 && unsafe { libc::kill(pid, 0) } == 0,
+    }
+}
+
+/// Waits (bounded) until the infra's exit is recorded.
+pub fn wait_exit(state: &Path, timeout: Duration) -> Option<Exit> {
+    if let Some(exit) = exit(state) {
+        return Some(exit);
+    }
+    match ask(state, &Request::Wait, timeout) {
+        Ok(status) => status.exit,
+        Err(_) => exit(state),
+    }
+}
+
+/// Waits (bounded) until the monitor has left: it removes its socket as it exits.
+pub fn wait_monitor_gone(state: &Path, timeout: Duration) -> bool {
+    let deadline = std::time::Instant::now() + timeout;
+    while state.join(SOCKET_FILE).exists() {
+        if std::time::Instant::now() > deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    true
+}

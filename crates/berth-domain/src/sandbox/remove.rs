@@ -1,0 +1,79 @@
+//! `RemovePodSandbox`, as LIFECYCLE.md says: unknown IDs succeed; a running sandbox is
+//! stopped first; it enters TERMINATING (no container may be created in it from then on);
+//! a network namespace still pinned refuses the removal; then its directories go, its record
+//! is deleted and its name released.
+
+use berth_cni::netns;
+use berth_store::{SandboxRecord, SandboxState, sandbox_name};
+
+use super::{SandboxService, blocking};
+use crate::Error;
+
+impl SandboxService {
+    /// Removes a sandbox; idempotent.
+    pub async fn remove(&self, id: &str) -> Result<(), Error> {
+        let id = match self.resolve(id) {
+            Ok(id) => id,
+            Err(Error::Lookup(berth_store::LookupError::NotFound { .. })) => return Ok(()),
+            Err(e) => return Err(e),
+        };
+        let lock = self.lock(&id);
+        let _guard = lock.lock().await;
+        let Some(mut record) = self.load(&id).await? else {
+            return Ok(());
+        };
+        if record.state != SandboxState::NotReady {
+            record.state = SandboxState::Terminating;
+            self.save(&record).await?;
+            self.teardown(&record).await?;
+        }
+        record.state = SandboxState::Terminating;
+        self.save(&record).await?;
+        if !record.network.netns.is_empty()
+            && netns::is_pinned(std::path::Path::new(&record.network.netns))
+        {
+            return Err(Error::NetnsNotClosed {
+                id,
+                path: record.network.netns.clone(),
+            });
+        }
+        self.forget(&record).await?;
+        tracing::info!(pod_id = %record.id, "sandbox removed");
+        Ok(())
+    }
+
+    /// Deletes the sandbox's directories and record and releases its name and ID.
+    pub(super) async fn forget(&self, record: &SandboxRecord) -> Result<(), Error> {
+        let dirs = [self.dir(&record.id), self.monitor_dir(&record.id)];
+        let id = record.id.clone();
+        blocking("removing sandbox files", move || {
+            for dir in dirs {
+                match std::fs::remove_dir_all(&dir) {
+                    Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                        return Err(Error::Sandbox {
+                            id,
+                            step: "remove its directory",
+                            reason: format!("{}: {e}", dir.display()),
+                        });
+                    }
+                    _ => {}
+                }
+            }
+            Ok(())
+        })
+        .await?;
+        let store = self.store.clone();
+        let rid = record.id.clone();
+        blocking("deleting a sandbox record", move || {
+            Ok(store.delete::<SandboxRecord>(&rid).map(drop)?)
+        })
+        .await?;
+        {
+            let mut indexes = self.indexes.lock().expect("indexes");
+            indexes.names.release(&sandbox_name(&record.metadata));
+            indexes.sandboxes.remove(&record.id);
+        }
+        self.forget_lock(&record.id);
+        Ok(())
+    }
+}

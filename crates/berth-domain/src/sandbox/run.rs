@@ -1,0 +1,341 @@
+//! `RunPodSandbox`: reserve the name, record the intent, build namespaces, network, files
+//! and the infra process, record the result. Any failure tears down what was built (the
+//! same idempotent teardown Stop uses), forgets the record, releases the name, and reports
+//! the first cause.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use berth_cni::{Attachment, PodArgs, netns};
+use berth_store::{PodMetadata, SandboxNetwork, SandboxRecord, SandboxState, sandbox_name};
+
+use super::limits::{HostNamespaces, clamp_oom_score_adj, current_oom_score_adj, validate_sysctls};
+use super::spec::{InfraSpec, write_bundle};
+use super::{NamespaceMode, SandboxRequest, SandboxService, blocking, cgroup, files, infra};
+use crate::Error;
+
+/// Size of a pod's `/dev/shm`, as the kubelet's default.
+const SHM_BYTES: u64 = 64 * 1024 * 1024;
+/// The oom_score_adj the kubelet asks for infra processes.
+const INFRA_OOM_SCORE_ADJ: i64 = -998;
+
+/// 64 hex digits from the kernel's CSPRNG.
+pub(super) fn new_id() -> Result<String, Error> {
+    let mut bytes = [0u8; 32];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut bytes))
+        .map_err(|e| Error::InvalidRequest(format!("cannot read /dev/urandom: {e}")))?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+impl SandboxService {
+    /// Runs a pod sandbox and returns its ID.
+    pub async fn run(&self, req: SandboxRequest) -> Result<String, Error> {
+        for (field, value) in [
+            ("metadata.name", &req.name),
+            ("metadata.namespace", &req.namespace),
+            ("metadata.uid", &req.uid),
+        ] {
+            if value.is_empty() {
+                return Err(Error::InvalidRequest(format!(
+                    "PodSandboxConfig {field} is required"
+                )));
+            }
+        }
+        let handler = if req.runtime_handler.is_empty() {
+            self.handlers.default_name().unwrap_or("runc").to_owned()
+        } else {
+            req.runtime_handler.clone()
+        };
+        let runtime = self.runtime_binary(&handler)?;
+        let host = HostNamespaces {
+            network: req.network == NamespaceMode::Node,
+            ipc: req.ipc == NamespaceMode::Node,
+        };
+        validate_sysctls(&req.sysctls, host).map_err(Error::InvalidRequest)?;
+        let id = new_id()?;
+        let metadata = PodMetadata {
+            name: req.name.clone(),
+            uid: req.uid.clone(),
+            namespace: req.namespace.clone(),
+            attempt: req.attempt,
+        };
+        {
+            let mut indexes = self.indexes.lock().expect("indexes");
+            indexes.names.reserve(&sandbox_name(&metadata), &id)?;
+            indexes.sandboxes.insert(id.clone());
+        }
+        let lock = self.lock(&id);
+        let _guard = lock.lock().await;
+        let mut record = SandboxRecord {
+            id: id.clone(),
+            metadata,
+            state: SandboxState::Creating,
+            created_at_ns: crate::clock::now_ns(),
+            runtime_handler: handler.clone(),
+            labels: req.labels.clone(),
+            annotations: req.annotations.clone(),
+            network: SandboxNetwork {
+                hostname: req.hostname.clone(),
+                host_network: host.network,
+                host_ipc: host.ipc,
+                pid_mode: if req.pid == NamespaceMode::Node {
+                    "node"
+                } else {
+                    "pod"
+                }
+                .to_owned(),
+                cgroup_parent: req.cgroup_parent.clone(),
+                log_directory: req.log_directory.clone(),
+                port_mappings: req
+                    .port_mappings
+                    .iter()
+                    .map(|p| {
+                        (
+                            p.host_port,
+                            p.container_port,
+                            p.protocol.clone(),
+                            p.host_ip.clone(),
+                        )
+                    })
+                    .collect(),
+                ..Default::default()
+            },
+        };
+        let built = match self.save(&record).await {
+            Ok(()) => self.build(&mut record, &req, &runtime).await,
+            Err(e) => Err(e),
+        };
+        match built {
+            Ok(()) => {
+                record.state = SandboxState::Ready;
+                match self.save(&record).await {
+                    Ok(()) => {
+                        tracing::info!(pod_id = %id, pod = %req.name, namespace = %req.namespace, ip = ?record.network.ips, "sandbox ready");
+                        Ok(id)
+                    }
+                    Err(e) => Err(self.roll_back(record, e).await),
+                }
+            }
+            Err(e) => Err(self.roll_back(record, e).await),
+        }
+    }
+
+    fn runtime_binary(&self, handler: &str) -> Result<PathBuf, Error> {
+        let known = || {
+            self.handlers
+                .all()
+                .keys()
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let h = self
+            .handlers
+            .all()
+            .get(handler)
+            .ok_or_else(|| Error::UnknownHandler {
+                handler: handler.to_owned(),
+                known: known(),
+            })?;
+        match (&h.binary, &h.health) {
+            (Some(binary), Ok(())) => Ok(binary.clone()),
+            (_, Err(problem)) => Err(Error::InvalidRequest(format!(
+                "runtime handler {handler:?} does not work on this node: {problem}"
+            ))),
+            (None, _) => Err(Error::UnknownHandler {
+                handler: handler.to_owned(),
+                known: known(),
+            }),
+        }
+    }
+
+    /// Undoes a failed run and returns the first cause.
+    async fn roll_back(&self, record: SandboxRecord, cause: Error) -> Error {
+        tracing::warn!(pod_id = %record.id, error = %cause, "RunPodSandbox failed; undoing");
+        if let Err(e) = self.teardown(&record).await {
+            tracing::warn!(pod_id = %record.id, error = %e, "undo was incomplete");
+        }
+        if let Err(e) = self.forget(&record).await {
+            tracing::warn!(pod_id = %record.id, error = %e, "cannot forget the failed sandbox");
+        }
+        cause
+    }
+
+    async fn build(
+        &self,
+        record: &mut SandboxRecord,
+        req: &SandboxRequest,
+        runtime: &Path,
+    ) -> Result<(), Error> {
+        let id = record.id.clone();
+        let dir = self.dir(&id);
+        let step = |step: &'static str| {
+            let id = id.clone();
+            move |reason: String| Error::Sandbox { id, step, reason }
+        };
+        std::fs::create_dir_all(&dir).map_err(|e| step("create its directory")(e.to_string()))?;
+        if !req.log_directory.is_empty() {
+            std::fs::create_dir_all(&req.log_directory)
+                .map_err(|e| step("create the log directory")(e.to_string()))?;
+        }
+        // Files the containers will mount.
+        let node_hostname =
+            std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+        let hostname = if req.hostname.is_empty() {
+            node_hostname.trim().to_owned()
+        } else {
+            req.hostname.clone()
+        };
+        record.network.hostname = hostname.clone();
+        let host_resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+        let write = |name: &str, text: String| {
+            std::fs::write(dir.join(name), text)
+                .map_err(|e| step("write pod files")(format!("{name}: {e}")))
+        };
+        write("hostname", files::hostname(&hostname, &node_hostname))?;
+        write("resolv.conf", files::resolv_conf(&req.dns, &host_resolv))?;
+        let shm = if record.network.host_ipc {
+            None
+        } else {
+            let shm = dir.join("shm");
+            std::fs::create_dir_all(&shm).map_err(|e| step("create /dev/shm")(e.to_string()))?;
+            rustix::mount::mount(
+                "shm",
+                &shm,
+                "tmpfs",
+                rustix::mount::MountFlags::NOSUID
+                    | rustix::mount::MountFlags::NODEV
+                    | rustix::mount::MountFlags::NOEXEC,
+                Some(c"mode=1777,size=67108864"),
+            )
+            .map_err(|e| step("mount /dev/shm")(format!("{e} ({SHM_BYTES} bytes)")))?;
+            Some(shm)
+        };
+        // Network.
+        let netns_path = dir.join("netns");
+        if !record.network.host_network {
+            let pin = netns_path.clone();
+            blocking("creating a netns", move || {
+                netns::create_pinned(&pin).map_err(|e| Error::InvalidRequest(e.to_string()))
+            })
+            .await
+            .map_err(|e| step("create the network namespace")(e.to_string()))?;
+            record.network.netns = netns_path.display().to_string();
+            self.save(record).await?;
+            let list = self
+                .network_config()
+                .map_err(step("load the CNI configuration"))?;
+            record.network.cni_network = list.name.clone();
+            self.save(record).await?;
+            self.invoker
+                .add(&loopback_list(), &self.attachment(record, "lo"))
+                .await
+                .map_err(|e| step("bring up loopback")(e.to_string()))?;
+            let result = self
+                .invoker
+                .add(&list, &self.attachment(record, "eth0"))
+                .await
+                .map_err(|e| step("CNI ADD")(e.to_string()))?;
+            record.network.ips = berth_cni::result_ips(&result);
+        }
+        let host_hosts = std::fs::read_to_string("/etc/hosts").unwrap_or_default();
+        write(
+            "hosts",
+            files::hosts(
+                &hostname,
+                &record.network.ips,
+                record.network.host_network,
+                &host_hosts,
+            ),
+        )?;
+        // The infra process.
+        let cgroups_path = cgroup::cgroups_path(self.cgroup_driver, &req.cgroup_parent, &id);
+        let spec = InfraSpec {
+            hostname: &hostname,
+            netns: (!record.network.host_network).then_some(netns_path.as_path()),
+            host_ipc: record.network.host_ipc,
+            host_pid: req.pid == NamespaceMode::Node,
+            cgroups_path,
+            sysctls: &req.sysctls,
+            oom_score_adj: clamp_oom_score_adj(INFRA_OOM_SCORE_ADJ, current_oom_score_adj()),
+            pause: &self.helpers.pause,
+            shm: shm.as_deref(),
+        };
+        write_bundle(&dir.join("bundle"), &spec).map_err(step("write the infra bundle"))?;
+        let (monitor, bundle, runtime, root, state) = (
+            self.helpers.monitor.clone(),
+            dir.join("bundle"),
+            runtime.to_owned(),
+            self.runtime_root(&record.runtime_handler),
+            self.monitor_dir(&id),
+        );
+        let infra_id = id.clone();
+        let pid = blocking("starting the infra process", move || {
+            let pid = infra::spawn(&monitor, &infra_id, &bundle, &runtime, &root, &state)
+                .map_err(Error::InvalidRequest)?;
+            infra::start(&state).map_err(Error::InvalidRequest)?;
+            Ok(pid)
+        })
+        .await
+        .map_err(|e| step("start the infra process")(e.to_string()))?;
+        record.network.infra_pid = pid;
+        Ok(())
+    }
+
+    /// The CNI attachment of a sandbox on `ifname`.
+    pub(super) fn attachment(&self, record: &SandboxRecord, ifname: &str) -> Attachment {
+        Attachment {
+            container_id: record.id.clone(),
+            netns: PathBuf::from(&record.network.netns),
+            ifname: ifname.to_owned(),
+            pod: PodArgs {
+                namespace: record.metadata.namespace.clone(),
+                name: record.metadata.name.clone(),
+                uid: record.metadata.uid.clone(),
+            },
+            port_mappings: if ifname == "lo" {
+                Vec::new()
+            } else {
+                record
+                    .network
+                    .port_mappings
+                    .iter()
+                    .map(
+                        |(host_port, container_port, protocol, host_ip)| berth_cni::PortMapping {
+                            host_port: *host_port,
+                            container_port: *container_port,
+                            protocol: protocol.to_lowercase(),
+                            host_ip: host_ip.clone(),
+                        },
+                    )
+                    .collect()
+            },
+        }
+    }
+
+    /// The first config of the conf dir, or the built-in default.
+    pub(super) fn network_config(&self) -> Result<berth_cni::ConfList, String> {
+        match berth_cni::load_first(&self.config.network.conf_dir) {
+            Ok(Some(list)) => Ok(list),
+            Ok(None) => Ok(berth_cni::builtin_default()),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+}
+
+/// The list that brings up `lo` in a new namespace.
+pub(super) fn loopback_list() -> berth_cni::ConfList {
+    berth_cni::ConfList {
+        cni_version: "1.0.0".into(),
+        name: "berth-loopback".into(),
+        plugins: vec![berth_cni::PluginConf {
+            kind: "loopback".into(),
+            raw: serde_json::json!({"type": "loopback"})
+                .as_object()
+                .cloned()
+                .unwrap_or_default(),
+        }],
+        source: berth_cni::ConfSource::BuiltIn,
+    }
+}

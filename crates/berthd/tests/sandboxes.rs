@@ -1,0 +1,491 @@
+//! Pod sandboxes with real runc, real CNI plugins (bridge, host-local, portmap, loopback) and
+//! berth's own pause and monitor. Needs root.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+
+use berth_cri_client::{CriClient, cri};
+use common::Daemon;
+use tonic::Code;
+
+/// A temp root/state with a CNI network of its own: a unique bridge, subnet and lease dir.
+struct Net {
+    dir: tempfile::TempDir,
+    bridge: String,
+    subnet: String,
+}
+
+impl Net {
+    fn new(tag: u8, plugins_extra: Option<&str>) -> Net {
+        let dir = tempfile::tempdir().unwrap();
+        let n = (std::process::id() % 50) as u8 * 5 + tag;
+        let bridge = format!("bs{}-{tag}", std::process::id() % 10000);
+        let subnet = format!("10.198.{n}");
+        let mut plugins = vec![
+            serde_json::json!({
+                "type": "bridge", "bridge": bridge, "isGateway": true, "ipMasq": false,
+                "ipam": {"type": "host-local", "dataDir": dir.path().join("ipam"),
+                         "ranges": [[{"subnet": format!("{subnet}.0/24")}]]}
+            }),
+            serde_json::json!({"type": "portmap", "capabilities": {"portMappings": true}}),
+        ];
+        if let Some(kind) = plugins_extra {
+            plugins.push(serde_json::json!({ "type": kind }));
+        }
+        let list = serde_json::json!({"cniVersion": "1.0.0", "name": format!("bt{tag}"), "plugins": plugins});
+        std::fs::create_dir(dir.path().join("cni-conf")).unwrap();
+        std::fs::write(
+            dir.path().join("cni-conf/10-test.conflist"),
+            list.to_string(),
+        )
+        .unwrap();
+        let config = format!(
+            "[network]\nconf_dir = \"{}/cni-conf\"\nbin_dirs = [\"/usr/lib/cni\", \"/opt/cni/bin\"]\n",
+            dir.path().display()
+        );
+        std::fs::write(dir.path().join("config.toml"), config).unwrap();
+        Net {
+            dir,
+            bridge,
+            subnet,
+        }
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    fn leases(&self) -> Vec<String> {
+        let Ok(nets) = std::fs::read_dir(self.path().join("ipam")) else {
+            return Vec::new();
+        };
+        nets.flatten()
+            .flat_map(|n| std::fs::read_dir(n.path()).into_iter().flatten().flatten())
+            .map(|e| e.file_name().into_string().unwrap())
+            .filter(|n| n.starts_with(&self.subnet))
+            .collect()
+    }
+
+    /// Everything of a pod that must be gone after RemovePodSandbox.
+    fn assert_no_trace(&self, id: &str, pid: i32) {
+        assert!(
+            self.leases().is_empty(),
+            "IP leases left: {:?}",
+            self.leases()
+        );
+        let state = self.path().join("state");
+        let mounts = std::fs::read_to_string("/proc/mounts").unwrap();
+        let root = self.path().display().to_string();
+        assert!(
+            !mounts.contains(&root),
+            "mounts left:\n{}",
+            mounts
+                .lines()
+                .filter(|l| l.contains(&root))
+                .collect::<Vec<_>>()
+                .join("\n")
+        );
+        assert!(
+            !state.join("sandboxes").join(id).exists(),
+            "sandbox files left"
+        );
+        if pid > 0 {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            let s = stat
+                .rsplit(')')
+                .next()
+                .and_then(|s| s.split_whitespace().next());
+            assert!(
+                matches!(s, None | Some("Z" | "X")),
+                "infra process {pid} still runs: {stat}"
+            );
+        }
+        let procs = Command::new("pgrep").args(["-f", id]).output().unwrap();
+        assert!(
+            procs.stdout.is_empty(),
+            "processes left: {}",
+            String::from_utf8_lossy(&procs.stdout)
+        );
+        for controller in ["memory", "pids", "cpu"] {
+            let cg = Path::new("/sys/fs/cgroup")
+                .join(controller)
+                .join("berth")
+                .join(id);
+            assert!(!cg.exists(), "cgroup left: {}", cg.display());
+        }
+        let nat = Command::new("iptables")
+            .args(["-t", "nat", "-S"])
+            .output()
+            .unwrap();
+        assert!(
+            !String::from_utf8_lossy(&nat.stdout).contains(id),
+            "iptables rules left"
+        );
+        assert!(
+            !state
+                .join("cni/results")
+                .read_dir()
+                .map(|d| d
+                    .flatten()
+                    .any(|e| e.file_name().to_string_lossy().contains(id)))
+                .unwrap_or(false),
+            "CNI cache left"
+        );
+    }
+}
+
+impl Drop for Net {
+    fn drop(&mut self) {
+        let _ = Command::new("ip")
+            .args(["link", "del", &self.bridge])
+            .stderr(std::process::Stdio::null())
+            .status();
+    }
+}
+
+fn spawn(net: &Net) -> Daemon {
+    Daemon::spawn(net.path(), &[])
+}
+
+fn pod_config(name: &str, host_port: i32) -> cri::PodSandboxConfig {
+    cri::PodSandboxConfig {
+        metadata: Some(cri::PodSandboxMetadata {
+            name: name.to_owned(),
+            uid: format!("uid-{name}"),
+            namespace: "default".into(),
+            attempt: 0,
+        }),
+        hostname: format!("{name}-host"),
+        dns_config: Some(cri::DnsConfig {
+            servers: vec!["10.96.0.10".into()],
+            searches: vec!["default.svc.cluster.local".into()],
+            options: vec!["ndots:5".into()],
+        }),
+        port_mappings: if host_port > 0 {
+            vec![cri::PortMapping {
+                protocol: cri::Protocol::Tcp as i32,
+                container_port: 80,
+                host_port,
+                host_ip: String::new(),
+            }]
+        } else {
+            Vec::new()
+        },
+        labels: [("app".to_owned(), name.to_owned())].into(),
+        linux: Some(cri::LinuxPodSandboxConfig {
+            security_context: Some(cri::LinuxSandboxSecurityContext {
+                namespace_options: Some(cri::NamespaceOption {
+                    pid: cri::NamespaceMode::Pod as i32,
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+async fn run(
+    client: &mut CriClient,
+    config: cri::PodSandboxConfig,
+) -> Result<String, tonic::Status> {
+    client
+        .runtime
+        .run_pod_sandbox(cri::RunPodSandboxRequest {
+            config: Some(config),
+            runtime_handler: String::new(),
+        })
+        .await
+        .map(|r| r.into_inner().pod_sandbox_id)
+}
+
+async fn status(
+    client: &mut CriClient,
+    id: &str,
+) -> Result<cri::PodSandboxStatusResponse, tonic::Status> {
+    client
+        .runtime
+        .pod_sandbox_status(cri::PodSandboxStatusRequest {
+            pod_sandbox_id: id.to_owned(),
+            verbose: true,
+        })
+        .await
+        .map(|r| r.into_inner())
+}
+
+async fn stop(client: &mut CriClient, id: &str) -> Result<(), tonic::Status> {
+    client
+        .runtime
+        .stop_pod_sandbox(cri::StopPodSandboxRequest {
+            pod_sandbox_id: id.to_owned(),
+        })
+        .await
+        .map(drop)
+}
+
+async fn remove(client: &mut CriClient, id: &str) -> Result<(), tonic::Status> {
+    client
+        .runtime
+        .remove_pod_sandbox(cri::RemovePodSandboxRequest {
+            pod_sandbox_id: id.to_owned(),
+        })
+        .await
+        .map(drop)
+}
+
+async fn list(client: &mut CriClient, filter: cri::PodSandboxFilter) -> Vec<cri::PodSandbox> {
+    client
+        .runtime
+        .list_pod_sandbox(cri::ListPodSandboxRequest {
+            filter: Some(filter),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .items
+}
+
+fn infra_pid(status: &cri::PodSandboxStatusResponse) -> i32 {
+    let info: serde_json::Value = serde_json::from_str(&status.info["info"]).unwrap();
+    info["pid"].as_i64().unwrap() as i32
+}
+
+#[tokio::test]
+async fn a_pod_runs_with_its_own_network_and_leaves_nothing_behind() {
+    let net = Net::new(1, None);
+    let mut daemon = spawn(&net);
+    let mut client = daemon.ready_client().await;
+    let port = 21000 + (std::process::id() % 10000) as i32;
+    let id = run(&mut client, pod_config("web", port)).await.unwrap();
+
+    let st = status(&mut client, &id).await.unwrap();
+    let s = st.status.as_ref().unwrap();
+    assert_eq!(s.state, cri::PodSandboxState::SandboxReady as i32);
+    assert_eq!(s.metadata.as_ref().unwrap().name, "web");
+    let ip = s.network.as_ref().unwrap().ip.clone();
+    assert!(ip.starts_with(&net.subnet), "{ip}");
+    let pid = infra_pid(&st);
+    assert!(pid > 0);
+    let ping = Command::new("busybox")
+        .args(["ping", "-c", "1", "-W", "2", &ip])
+        .stdout(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    assert!(ping.success(), "the pod IP answers");
+    let hostname = Command::new("nsenter")
+        .args(["-t", &pid.to_string(), "-u", "hostname"])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&hostname.stdout).trim(), "web-host");
+    let sandbox_dir = net.path().join("state/sandboxes").join(&id);
+    let resolv = std::fs::read_to_string(sandbox_dir.join("resolv.conf")).unwrap();
+    assert!(
+        resolv.contains("nameserver 10.96.0.10") && resolv.contains("options ndots:5"),
+        "{resolv}"
+    );
+    let hosts = std::fs::read_to_string(sandbox_dir.join("hosts")).unwrap();
+    assert!(hosts.contains(&format!("{ip}\tweb-host")), "{hosts}");
+    let nat = String::from_utf8_lossy(
+        &Command::new("iptables")
+            .args(["-t", "nat", "-S"])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .into_owned();
+    assert!(nat.contains(&port.to_string()), "hostPort rule installed");
+    let mounts = std::fs::read_to_string("/proc/mounts").unwrap();
+    assert!(
+        mounts.contains(&format!("{}/shm tmpfs", sandbox_dir.display())),
+        "pod /dev/shm"
+    );
+
+    // Lists and filters.
+    assert_eq!(list(&mut client, Default::default()).await.len(), 1);
+    let by_label = cri::PodSandboxFilter {
+        label_selector: [("app".to_owned(), "web".to_owned())].into(),
+        ..Default::default()
+    };
+    assert_eq!(list(&mut client, by_label).await.len(), 1);
+    let by_prefix = cri::PodSandboxFilter {
+        id: id[..8].to_owned(),
+        ..Default::default()
+    };
+    assert_eq!(list(&mut client, by_prefix).await[0].id, id);
+    let not_ready = cri::PodSandboxFilter {
+        state: Some(cri::PodSandboxStateValue {
+            state: cri::PodSandboxState::SandboxNotready as i32,
+        }),
+        ..Default::default()
+    };
+    assert!(list(&mut client, not_ready.clone()).await.is_empty());
+
+    // A duplicate name is refused, naming the holder.
+    let dup = run(&mut client, pod_config("web", 0)).await.unwrap_err();
+    assert_eq!(dup.code(), Code::AlreadyExists, "{dup:?}");
+    assert!(dup.message().contains(&id), "{}", dup.message());
+
+    // Stop twice, remove twice.
+    stop(&mut client, &id[..12]).await.unwrap();
+    stop(&mut client, &id).await.unwrap();
+    let st = status(&mut client, &id).await.unwrap();
+    assert_eq!(
+        st.status.unwrap().state,
+        cri::PodSandboxState::SandboxNotready as i32
+    );
+    assert_eq!(list(&mut client, not_ready).await.len(), 1);
+    remove(&mut client, &id).await.unwrap();
+    remove(&mut client, &id).await.unwrap();
+    net.assert_no_trace(&id, pid);
+    assert_eq!(
+        status(&mut client, &id).await.unwrap_err().code(),
+        Code::NotFound
+    );
+    assert_eq!(
+        stop(&mut client, "0123456789abcdef")
+            .await
+            .unwrap_err()
+            .code(),
+        Code::NotFound
+    );
+    remove(&mut client, "0123456789abcdef").await.unwrap();
+
+    // The name is free again.
+    let again = run(&mut client, pod_config("web", 0)).await.unwrap();
+    stop(&mut client, &again).await.unwrap();
+    remove(&mut client, &again).await.unwrap();
+    net.assert_no_trace(&again, 0);
+    drop(client);
+    assert!(daemon.terminate().await.success());
+}
+
+#[tokio::test]
+async fn a_host_network_pod_leaves_the_host_network_alone() {
+    let net = Net::new(2, None);
+    let mut daemon = spawn(&net);
+    let mut client = daemon.ready_client().await;
+    let mut config = pod_config("hostnet", 0);
+    let options = config
+        .linux
+        .as_mut()
+        .unwrap()
+        .security_context
+        .as_mut()
+        .unwrap()
+        .namespace_options
+        .as_mut()
+        .unwrap();
+    options.network = cri::NamespaceMode::Node as i32;
+    let id = run(&mut client, config).await.unwrap();
+    let st = status(&mut client, &id).await.unwrap();
+    assert_eq!(st.status.as_ref().unwrap().network.as_ref().unwrap().ip, "");
+    let bridge = Command::new("ip")
+        .args(["link", "show", &net.bridge])
+        .output()
+        .unwrap();
+    assert!(
+        !bridge.status.success(),
+        "CNI never ran: no bridge, no veth"
+    );
+    assert!(net.leases().is_empty());
+    let pid = infra_pid(&st);
+    stop(&mut client, &id).await.unwrap();
+    remove(&mut client, &id).await.unwrap();
+    net.assert_no_trace(&id, pid);
+    drop(client);
+    assert!(daemon.terminate().await.success());
+}
+
+#[tokio::test]
+async fn a_cni_failure_fails_the_run_and_leaves_nothing() {
+    let net = Net::new(3, Some("no-such-plugin"));
+    let mut daemon = spawn(&net);
+    let mut client = daemon.ready_client().await;
+    let err = run(&mut client, pod_config("broken", 0)).await.unwrap_err();
+    assert!(err.message().contains("no-such-plugin"), "{err:?}");
+    assert!(list(&mut client, Default::default()).await.is_empty());
+    assert!(net.leases().is_empty(), "bridge's lease was undone");
+    let sandboxes = net.path().join("state/sandboxes");
+    assert_eq!(
+        sandboxes.read_dir().map(|d| d.count()).unwrap_or(0),
+        0,
+        "no sandbox files"
+    );
+    let mounts = std::fs::read_to_string("/proc/mounts").unwrap();
+    assert!(
+        !mounts.contains(&net.path().display().to_string()),
+        "no mounts"
+    );
+    drop(client);
+    assert!(daemon.terminate().await.success());
+}
+
+#[tokio::test]
+async fn an_infra_killed_from_outside_makes_the_pod_not_ready_and_stop_still_works() {
+    let net = Net::new(0, None);
+    let mut daemon = spawn(&net);
+    let mut client = daemon.ready_client().await;
+    let id = run(&mut client, pod_config("victim", 0)).await.unwrap();
+    let pid = infra_pid(&status(&mut client, &id).await.unwrap());
+    unsafe { libc::kill(pid, libc::SIGKILL) };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let st = status(&mut client, &id).await.unwrap();
+        if st.status.unwrap().state == cri::PodSandboxState::SandboxNotready as i32 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "still READY after its infra died"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    stop(&mut client, &id).await.unwrap();
+    remove(&mut client, &id).await.unwrap();
+    net.assert_no_trace(&id, pid);
+    drop(client);
+    assert!(daemon.terminate().await.success());
+}
+
+#[tokio::test]
+async fn fifty_pods_run_and_go_concurrently_without_a_leak() {
+    let net = Net::new(4, None);
+    let mut daemon = spawn(&net);
+    let client = daemon.ready_client().await;
+    let runs: Vec<_> = (0..50)
+        .map(|i| {
+            let mut c = client.clone();
+            tokio::spawn(async move { run(&mut c, pod_config(&format!("many{i}"), 0)).await })
+        })
+        .collect();
+    let mut ids = Vec::new();
+    for r in runs {
+        ids.push(r.await.unwrap().expect("RunPodSandbox"));
+    }
+    let mut c = client.clone();
+    assert_eq!(list(&mut c, Default::default()).await.len(), 50);
+    assert_eq!(net.leases().len(), 50);
+    let ends: Vec<_> = ids
+        .iter()
+        .cloned()
+        .map(|id| {
+            let mut c = client.clone();
+            tokio::spawn(async move {
+                stop(&mut c, &id).await?;
+                remove(&mut c, &id).await
+            })
+        })
+        .collect();
+    for e in ends {
+        e.await.unwrap().expect("stop and remove");
+    }
+    assert!(list(&mut c, Default::default()).await.is_empty());
+    for id in &ids {
+        net.assert_no_trace(id, 0);
+    }
+    drop((client, c));
+    assert!(daemon.terminate().await.success());
+}
