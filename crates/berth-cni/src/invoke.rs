@@ -373,11 +373,18 @@ pub fn result_ips(result: &Value) -> Vec<String> {
         .collect()
 }
 
-/// Whether a cached result exists for this attachment (used by garbage collection).
-pub fn cache_exists(cache_dir: &Path, network: &str, container_id: &str, ifname: &str) -> bool {
-    cache_dir
-        .join(format!("{network}-{container_id}-{ifname}.json"))
-        .exists()
+/// The result ADD cached for an attachment, if any.
+pub fn cached_result(
+    cache_dir: &Path,
+    network: &str,
+    container_id: &str,
+    ifname: &str,
+) -> Option<Value> {
+    let path = cache_dir.join(format!("{network}-{container_id}-{ifname}.json"));
+    let bytes = std::fs::read(path).ok()?;
+    serde_json::from_slice::<CacheEntry>(&bytes)
+        .ok()
+        .map(|e| e.result)
 }
 
 #[cfg(test)]

@@ -15,5 +15,5 @@ pub mod netns;
 mod readiness;
 
 pub use conf::{ConfError, ConfList, ConfSource, PluginConf, builtin_default, load_first};
-pub use invoke::{Attachment, CniError, Invoker, PodArgs, PortMapping, cache_exists, result_ips};
+pub use invoke::{Attachment, CniError, Invoker, PodArgs, PortMapping, cached_result, result_ips};
 pub use readiness::{NetworkReadiness, check_readiness, find_plugin};

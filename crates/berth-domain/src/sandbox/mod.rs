@@ -9,6 +9,7 @@
 //! The OCI runtime keeps its state under `<state>/runtime/<handler>/`.
 
 pub mod cgroup;
+mod controller;
 pub mod files;
 mod infra;
 pub mod limits;
@@ -30,6 +31,7 @@ use berth_store::{SandboxRecord, Store};
 use crate::runtime::Handlers;
 use crate::{Error, Indexes};
 
+pub use controller::{InfraRef, InfraStatus, Platform, PodSandboxController, SandboxController};
 pub use files::DnsConfig;
 pub use list::SandboxFilter;
 pub use status::SandboxStatus;
@@ -138,6 +140,7 @@ pub struct SandboxService {
     handlers: Handlers,
     cgroup_driver: CgroupDriver,
     helpers: Helpers,
+    controller: PodSandboxController,
     invoker: berth_cni::Invoker,
     /// One async lock per sandbox: verbs on one pod are serialised, pods run in parallel.
     locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
@@ -154,32 +157,35 @@ impl SandboxService {
     ) -> Self {
         let invoker = berth_cni::Invoker::new(
             config.network.bin_dirs.clone(),
-            config.state.join("cni/results"),
+            cni_cache_dir(&config),
             CNI_TIMEOUT,
         );
+        let helpers = Helpers::locate();
+        let controller =
+            PodSandboxController::new(helpers.clone(), handlers.clone(), config.state.clone());
         Self {
             config,
             store,
             indexes,
             handlers,
             cgroup_driver,
-            helpers: Helpers::locate(),
+            helpers,
+            controller,
             invoker,
             locks: Mutex::new(HashMap::new()),
         }
     }
 
     fn dir(&self, id: &str) -> PathBuf {
-        self.config.state.join("sandboxes").join(id)
+        self.controller.dir(id)
     }
 
-    /// The monitor's directory: short, because it holds a Unix socket (108-byte paths).
+    fn cni_cache_dir(&self) -> PathBuf {
+        cni_cache_dir(&self.config)
+    }
+
     fn monitor_dir(&self, id: &str) -> PathBuf {
-        self.config.state.join("m").join(id)
-    }
-
-    fn runtime_root(&self, handler: &str) -> PathBuf {
-        self.config.state.join("runtime").join(handler)
+        self.controller.monitor_dir(id)
     }
 
     fn lock(&self, id: &str) -> Arc<tokio::sync::Mutex<()>> {
@@ -219,6 +225,11 @@ impl SandboxService {
         let record = record.clone();
         blocking("writing a sandbox record", move || Ok(store.put(&record)?)).await
     }
+}
+
+/// Where CNI results are cached for DEL.
+fn cni_cache_dir(config: &Config) -> PathBuf {
+    config.state.join("cni/results")
 }
 
 /// Runs blocking work off the async threads.

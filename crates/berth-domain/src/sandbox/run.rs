@@ -4,14 +4,17 @@
 //! the first cause.
 
 use std::io::Read;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use berth_cni::{Attachment, PodArgs, netns};
 use berth_store::{PodMetadata, SandboxNetwork, SandboxRecord, SandboxState, sandbox_name};
 
 use super::limits::{HostNamespaces, clamp_oom_score_adj, current_oom_score_adj, validate_sysctls};
-use super::spec::{InfraSpec, write_bundle};
-use super::{NamespaceMode, SandboxRequest, SandboxService, blocking, cgroup, files, infra};
+use super::spec::InfraSpec;
+use super::{
+    InfraRef, NamespaceMode, SandboxController, SandboxRequest, SandboxService, blocking, cgroup,
+    files,
+};
 use crate::Error;
 
 /// Size of a pod's `/dev/shm`, as the kubelet's default.
@@ -47,7 +50,7 @@ impl SandboxService {
         } else {
             req.runtime_handler.clone()
         };
-        let runtime = self.runtime_binary(&handler)?;
+        self.runtime_binary(&handler)?;
         let host = HostNamespaces {
             network: req.network == NamespaceMode::Node,
             ipc: req.ipc == NamespaceMode::Node,
@@ -103,7 +106,7 @@ impl SandboxService {
             },
         };
         let built = match self.save(&record).await {
-            Ok(()) => self.build(&mut record, &req, &runtime).await,
+            Ok(()) => self.build(&mut record, &req).await,
             Err(e) => Err(e),
         };
         match built {
@@ -162,12 +165,7 @@ impl SandboxService {
         cause
     }
 
-    async fn build(
-        &self,
-        record: &mut SandboxRecord,
-        req: &SandboxRequest,
-        runtime: &Path,
-    ) -> Result<(), Error> {
+    async fn build(&self, record: &mut SandboxRecord, req: &SandboxRequest) -> Result<(), Error> {
         let id = record.id.clone();
         let dir = self.dir(&id);
         let step = |step: &'static str| {
@@ -262,23 +260,16 @@ impl SandboxService {
             pause: &self.helpers.pause,
             shm: shm.as_deref(),
         };
-        write_bundle(&dir.join("bundle"), &spec).map_err(step("write the infra bundle"))?;
-        let (monitor, bundle, runtime, root, state) = (
-            self.helpers.monitor.clone(),
-            dir.join("bundle"),
-            runtime.to_owned(),
-            self.runtime_root(&record.runtime_handler),
-            self.monitor_dir(&id),
-        );
-        let infra_id = id.clone();
-        let pid = blocking("starting the infra process", move || {
-            let pid = infra::spawn(&monitor, &infra_id, &bundle, &runtime, &root, &state)
-                .map_err(Error::InvalidRequest)?;
-            infra::start(&state).map_err(Error::InvalidRequest)?;
-            Ok(pid)
-        })
-        .await
-        .map_err(|e| step("start the infra process")(e.to_string()))?;
+        let mut infra = InfraRef {
+            id: id.clone(),
+            handler: record.runtime_handler.clone(),
+            pid: 0,
+        };
+        infra.pid = self.controller.create(&infra, &spec).await?;
+        // Recorded before start: if start fails, teardown must know whom to kill.
+        record.network.infra_pid = infra.pid;
+        self.controller.start(&infra).await?;
+        let pid = infra.pid;
         record.network.infra_pid = pid;
         Ok(())
     }

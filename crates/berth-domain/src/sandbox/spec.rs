@@ -21,6 +21,7 @@ pub struct InfraSpec<'a> {
     pub sysctls: &'a std::collections::BTreeMap<String, String>,
     pub oom_score_adj: i64,
     pub pause: &'a Path,
+    /// The pod's own `/dev/shm` tmpfs; `None` means the host's (host IPC).
     pub shm: Option<&'a Path>,
 }
 
@@ -87,13 +88,15 @@ fn build(spec: &InfraSpec<'_>) -> Result<Spec, oci_spec::OciSpecError> {
         .clone()
         .unwrap_or_default()
         .into_iter()
-        .filter(|m| m.destination() != Path::new("/dev/shm") || spec.shm.is_none())
+        .filter(|m| m.destination() != Path::new("/dev/shm"))
         .collect();
     mounts.push(bind("/usr", Path::new("/usr"), true)?);
     mounts.push(bind("/pause", spec.pause, true)?);
-    if let Some(shm) = spec.shm {
-        mounts.push(bind("/dev/shm", shm, false)?);
-    }
+    mounts.push(bind(
+        "/dev/shm",
+        spec.shm.unwrap_or(Path::new("/dev/shm")),
+        false,
+    )?);
     oci.set_mounts(Some(mounts));
     let mut namespaces = vec![
         namespace(LinuxNamespaceType::Mount, None)?,

@@ -32,8 +32,16 @@ impl SandboxService {
                 .ok()
                 .and_then(|b| serde_json::from_slice(&b).ok())
                 .unwrap_or_default();
+            let cni_result = berth_cni::cached_result(
+                &self.cni_cache_dir(),
+                &record.network.cni_network,
+                &id,
+                "eth0",
+            )
+            .unwrap_or_default();
             serde_json::json!({
                 "pid": record.network.infra_pid,
+                "cniResult": cni_result,
                 "netns": record.network.netns,
                 "ips": record.network.ips,
                 "cniNetwork": record.network.cni_network,

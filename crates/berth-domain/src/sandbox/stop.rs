@@ -7,11 +7,10 @@ use std::path::Path;
 use std::time::Duration;
 
 use berth_cni::netns;
-use berth_oci::{Runtime, RuntimeError};
 use berth_store::{SandboxRecord, SandboxState};
 
 use super::run::loopback_list;
-use super::{SandboxService, blocking, infra};
+use super::{InfraRef, SandboxController, SandboxService, blocking};
 use crate::Error;
 
 /// How long Stop waits for the infra's exit after SIGKILL.
@@ -59,45 +58,13 @@ impl SandboxService {
             }
         };
         // The infra process.
-        if let Some(binary) = self
-            .handlers
-            .all()
-            .get(&record.runtime_handler)
-            .and_then(|h| h.binary.clone())
-        {
-            let runtime = Runtime::new(
-                binary,
-                self.runtime_root(&record.runtime_handler),
-                dir.join("runtime-logs"),
-            );
-            match runtime.kill(&id, libc::SIGKILL, true).await {
-                Ok(()) | Err(RuntimeError::NotFound { .. }) => {}
-                Err(e) => tracing::debug!(pod_id = %id, error = %e, "kill"),
-            }
-            let state = self.monitor_dir(&id);
-            let pid = record.network.infra_pid;
-            if pid > 0 {
-                let waited = blocking("waiting for the infra exit", move || {
-                    if infra::wait_exit(&state, KILL_WAIT).is_none() && infra::alive(&state, pid) {
-                        return Err(Error::InvalidRequest(format!(
-                            "infra process {pid} did not exit after SIGKILL"
-                        )));
-                    }
-                    if !infra::wait_monitor_gone(&state, KILL_WAIT) {
-                        tracing::warn!(pid, "the infra's monitor did not leave after the exit");
-                    }
-                    Ok(())
-                })
-                .await;
-                note(waited.map_err(|e| fail("stop the infra process", e.to_string())));
-            }
-            note(
-                runtime
-                    .delete(&id, true)
-                    .await
-                    .map_err(|e| fail("delete the infra container", e.to_string())),
-            );
-        }
+        let infra = InfraRef {
+            id: id.clone(),
+            handler: record.runtime_handler.clone(),
+            pid: record.network.infra_pid,
+        };
+        note(self.controller.stop(&infra, KILL_WAIT).await);
+        note(self.controller.shutdown(&infra).await);
         // The network.
         if !record.network.netns.is_empty() {
             let list = self
