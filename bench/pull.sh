@@ -4,5 +4,5 @@
 set -eu
 cd "$(dirname "$0")/.."
 command -v skopeo >/dev/null || apt-get install -y --no-install-recommends skopeo
-cargo build --release --locked -p berthd
+cargo build --release --locked -p berthd -p berth-pause -p berth-monitor
 BERTHD="$PWD/target/release/berthd" cargo run --release --locked -q -p berthd --example pull_bench

@@ -391,7 +391,7 @@ fn reap(pid: i32, shared: &Shared) {
     sweep_orphans(shared);
     // Let answers to waiters leave, then go; the socket disappears just before the process
     // does, so a caller can wait for it to know the monitor is gone.
-    std::thread::sleep(Duration::from_millis(50));
+    std::thread::sleep(Duration::from_millis(10));
     let _ = std::fs::remove_file(shared.args.state_dir.join(SOCKET_FILE));
     std::process::exit(0);
 }
