@@ -175,6 +175,11 @@ fn pod_config(name: &str, host_port: i32) -> cri::PodSandboxConfig {
         },
         labels: [("app".to_owned(), name.to_owned())].into(),
         linux: Some(cri::LinuxPodSandboxConfig {
+            sysctls: [(
+                "net.ipv4.ip_unprivileged_port_start".to_owned(),
+                "0".to_owned(),
+            )]
+            .into(),
             security_context: Some(cri::LinuxSandboxSecurityContext {
                 namespace_options: Some(cri::NamespaceOption {
                     pid: cri::NamespaceMode::Pod as i32,
@@ -280,6 +285,26 @@ async fn a_pod_runs_with_its_own_network_and_leaves_nothing_behind() {
         .output()
         .unwrap();
     assert_eq!(String::from_utf8_lossy(&hostname.stdout).trim(), "web-host");
+    let sysctl = Command::new("nsenter")
+        .args([
+            "-t",
+            &pid.to_string(),
+            "-n",
+            "cat",
+            "/proc/sys/net/ipv4/ip_unprivileged_port_start",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&sysctl.stdout).trim(),
+        "0",
+        "the pod's sysctl is applied in its netns"
+    );
+    let mut bad = pod_config("badsysctl", 0);
+    bad.linux.as_mut().unwrap().sysctls = [("vm.swappiness".to_owned(), "1".to_owned())].into();
+    let err = run(&mut client, bad).await.unwrap_err();
+    assert_eq!(err.code(), Code::InvalidArgument, "{err:?}");
+    assert!(err.message().contains("vm.swappiness"), "{}", err.message());
     let sandbox_dir = net.path().join("state/sandboxes").join(&id);
     let resolv = std::fs::read_to_string(sandbox_dir.join("resolv.conf")).unwrap();
     assert!(
@@ -368,6 +393,8 @@ async fn a_host_network_pod_leaves_the_host_network_alone() {
     let mut daemon = spawn(&net);
     let mut client = daemon.ready_client().await;
     let mut config = pod_config("hostnet", 0);
+    // A net.* sysctl needs the pod's own netns: a host-network pod must not carry one.
+    config.linux.as_mut().unwrap().sysctls.clear();
     let options = config
         .linux
         .as_mut()
