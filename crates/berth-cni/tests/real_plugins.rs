@@ -8,83 +8,36 @@ use std::time::Duration;
 use berth_cni::{
     Attachment, CniError, Invoker, PodArgs, PortMapping, load_first, netns, result_ips,
 };
+use berth_testkit::TestNetwork;
 
 const BIN_DIRS: &[&str] = &["/usr/lib/cni", "/opt/cni/bin"];
 
-/// A network of our own for one test: a unique bridge and subnet, removed on drop.
-struct TestNet {
-    dir: tempfile::TempDir,
-    bridge: String,
-    subnet_prefix: String,
-}
+/// A network of the test's own, with the invoker and helpers this file needs.
+struct TestNet(TestNetwork);
 
 impl TestNet {
     fn new(tag: u8, extra_plugin: Option<&str>) -> TestNet {
-        let dir = tempfile::tempdir().unwrap();
-        let n = (std::process::id() % 100) as u8 + tag;
-        let bridge = format!("bcni{}-{tag}", std::process::id() % 10000);
-        let subnet_prefix = format!("10.199.{n}");
-        let mut plugins = vec![
-            serde_json::json!({
-                "type": "bridge", "bridge": bridge, "isGateway": true, "ipMasq": false,
-                "ipam": {"type": "host-local", "dataDir": dir.path().join("ipam"),
-                         "ranges": [[{"subnet": format!("{subnet_prefix}.0/24")}]]}
-            }),
-            serde_json::json!({"type": "portmap", "capabilities": {"portMappings": true}}),
-        ];
-        if let Some(kind) = extra_plugin {
-            plugins.push(serde_json::json!({"type": kind}));
-        }
-        let list = serde_json::json!({"cniVersion": "1.0.0", "name": format!("test{tag}"), "plugins": plugins});
-        std::fs::create_dir(dir.path().join("conf")).unwrap();
-        std::fs::write(dir.path().join("conf/10-test.conflist"), list.to_string()).unwrap();
-        TestNet {
-            dir,
-            bridge,
-            subnet_prefix,
-        }
+        TestNet(TestNetwork::new(199, tag, extra_plugin))
     }
 
     fn invoker(&self) -> Invoker {
         Invoker::new(
             BIN_DIRS.iter().map(PathBuf::from).collect(),
-            self.dir.path().join("cache"),
+            self.0.dir().join("cache"),
             Duration::from_secs(30),
         )
     }
 
     fn conf(&self) -> berth_cni::ConfList {
-        load_first(&self.dir.path().join("conf")).unwrap().unwrap()
+        load_first(&self.0.conf_dir()).unwrap().unwrap()
     }
 
     fn netns(&self, name: &str) -> PathBuf {
-        self.dir.path().join("netns").join(name)
+        self.0.dir().join("netns").join(name)
     }
 
-    /// IP leases host-local holds.
     fn leases(&self) -> Vec<String> {
-        let Ok(entries) = std::fs::read_dir(self.dir.path().join("ipam")) else {
-            return Vec::new();
-        };
-        entries
-            .flatten()
-            .flat_map(|net| {
-                std::fs::read_dir(net.path())
-                    .into_iter()
-                    .flatten()
-                    .flatten()
-            })
-            .map(|e| e.file_name().into_string().unwrap())
-            .filter(|n| n.starts_with(&self.subnet_prefix))
-            .collect()
-    }
-}
-
-impl Drop for TestNet {
-    fn drop(&mut self) {
-        let _ = Command::new("ip")
-            .args(["link", "del", &self.bridge])
-            .status();
+        self.0.leases()
     }
 }
 
@@ -132,7 +85,7 @@ async fn add_gives_a_reachable_ip_and_del_leaves_nothing() {
     let result = invoker.add(&net.conf(), &att).await.unwrap();
     let ips = result_ips(&result);
     assert_eq!(ips.len(), 1, "{result}");
-    assert!(ips[0].starts_with(&net.subnet_prefix), "{ips:?}");
+    assert!(ips[0].starts_with(net.0.subnet_prefix()), "{ips:?}");
     assert_eq!(net.leases(), ips);
     let ping = Command::new("busybox")
         .args(["ping", "-c", "1", "-W", "2", &ips[0]])

@@ -6,9 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use berth_image::unpack::{Compression, unpack_layer};
 use berth_monitor::{EXIT_FILE, Exit, Request, Response, SOCKET_FILE, Status};
-use oci_spec::runtime::{LinuxBuilder, ProcessBuilder, RootBuilder, Spec};
 
 const RUNC: &str = "/usr/sbin/runc";
 
@@ -20,39 +18,12 @@ struct Container {
 impl Container {
     fn new(tag: &str, script: &str) -> Container {
         let dir = tempfile::tempdir().unwrap();
-        let bundle = dir.path().join("bundle");
-        let rootfs = bundle.join("rootfs");
-        std::fs::create_dir_all(&rootfs).unwrap();
-        let layer = berth_testkit::busybox_layer();
-        unpack_layer(layer.tar.as_slice(), Compression::None, &rootfs).unwrap();
-        let mut spec = Spec::default();
-        spec.set_root(Some(
-            RootBuilder::default()
-                .path("rootfs")
-                .readonly(true)
-                .build()
-                .unwrap(),
-        ));
-        spec.set_process(Some(
-            ProcessBuilder::default()
-                .args(vec![
-                    "/bin/sh".to_owned(),
-                    "-c".to_owned(),
-                    script.to_owned(),
-                ])
-                .cwd("/")
-                .env(vec!["PATH=/bin".to_owned()])
-                .build()
-                .unwrap(),
-        ));
-        let mut linux = spec
-            .linux()
-            .clone()
-            .unwrap_or_else(|| LinuxBuilder::default().build().unwrap());
         let id = format!("berth-mon-{tag}-{}", std::process::id());
-        linux.set_cgroups_path(Some(format!("/{id}").into()));
-        spec.set_linux(Some(linux));
-        spec.save(bundle.join("config.json")).unwrap();
+        berth_testkit::busybox_bundle(
+            &dir.path().join("bundle"),
+            &["/bin/sh", "-c", script],
+            &format!("/{id}"),
+        );
         Container { dir, id }
     }
 

@@ -4,40 +4,14 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use berth_image::unpack::{Compression, unpack_layer};
 use berth_oci::{Runtime, RuntimeError, resolve_binary};
-use oci_spec::runtime::{LinuxBuilder, ProcessBuilder, RootBuilder, Spec};
 
 fn bundle(dir: &Path, args: &[&str]) {
-    let rootfs = dir.join("rootfs");
-    std::fs::create_dir_all(&rootfs).unwrap();
-    let layer = berth_testkit::busybox_layer();
-    unpack_layer(layer.tar.as_slice(), Compression::None, &rootfs).unwrap();
-    let mut spec = Spec::default();
-    spec.set_root(Some(
-        RootBuilder::default()
-            .path("rootfs")
-            .readonly(true)
-            .build()
-            .unwrap(),
-    ));
-    spec.set_process(Some(
-        ProcessBuilder::default()
-            .args(args.iter().map(|s| s.to_string()).collect::<Vec<_>>())
-            .cwd("/")
-            .env(vec!["PATH=/bin".to_owned()])
-            .build()
-            .unwrap(),
-    ));
-    let mut linux = spec
-        .linux()
-        .clone()
-        .unwrap_or_else(|| LinuxBuilder::default().build().unwrap());
-    linux.set_cgroups_path(Some(
-        format!("/berth-test-driver-{}", std::process::id()).into(),
-    ));
-    spec.set_linux(Some(linux));
-    spec.save(dir.join("config.json")).unwrap();
+    berth_testkit::busybox_bundle(
+        dir,
+        args,
+        &format!("/berth-test-driver-{}", std::process::id()),
+    );
 }
 
 async fn wait_for(runtime: &Runtime, id: &str, status: &str) {

@@ -7,65 +7,39 @@ use std::path::Path;
 use std::process::Command;
 
 use berth_cri_client::{CriClient, cri};
+use berth_testkit::TestNetwork;
 use common::Daemon;
 use tonic::Code;
 
-/// A temp root/state with a CNI network of its own: a unique bridge, subnet and lease dir.
+/// A temp root/state with a CNI network of its own and a config pointing berthd at it.
 struct Net {
-    dir: tempfile::TempDir,
-    bridge: String,
+    net: TestNetwork,
     subnet: String,
+    bridge: String,
 }
 
 impl Net {
-    fn new(tag: u8, plugins_extra: Option<&str>) -> Net {
-        let dir = tempfile::tempdir().unwrap();
-        let n = (std::process::id() % 50) as u8 * 5 + tag;
-        let bridge = format!("bs{}-{tag}", std::process::id() % 10000);
-        let subnet = format!("10.198.{n}");
-        let mut plugins = vec![
-            serde_json::json!({
-                "type": "bridge", "bridge": bridge, "isGateway": true, "ipMasq": false,
-                "ipam": {"type": "host-local", "dataDir": dir.path().join("ipam"),
-                         "ranges": [[{"subnet": format!("{subnet}.0/24")}]]}
-            }),
-            serde_json::json!({"type": "portmap", "capabilities": {"portMappings": true}}),
-        ];
-        if let Some(kind) = plugins_extra {
-            plugins.push(serde_json::json!({ "type": kind }));
-        }
-        let list = serde_json::json!({"cniVersion": "1.0.0", "name": format!("bt{tag}"), "plugins": plugins});
-        std::fs::create_dir(dir.path().join("cni-conf")).unwrap();
-        std::fs::write(
-            dir.path().join("cni-conf/10-test.conflist"),
-            list.to_string(),
-        )
-        .unwrap();
+    fn new(tag: u8, extra_plugin: Option<&str>) -> Net {
+        let net = TestNetwork::new(198, tag, extra_plugin);
         let config = format!(
-            "[network]\nconf_dir = \"{}/cni-conf\"\nbin_dirs = [\"/usr/lib/cni\", \"/opt/cni/bin\"]\n",
-            dir.path().display()
+            "[network]\nconf_dir = \"{}\"\nbin_dirs = [\"/usr/lib/cni\", \"/opt/cni/bin\"]\n",
+            net.conf_dir().display()
         );
-        std::fs::write(dir.path().join("config.toml"), config).unwrap();
+        std::fs::write(net.dir().join("config.toml"), config).unwrap();
+        let (subnet, bridge) = (net.subnet_prefix().to_owned(), net.bridge().to_owned());
         Net {
-            dir,
-            bridge,
+            net,
             subnet,
+            bridge,
         }
     }
 
     fn path(&self) -> &Path {
-        self.dir.path()
+        self.net.dir()
     }
 
     fn leases(&self) -> Vec<String> {
-        let Ok(nets) = std::fs::read_dir(self.path().join("ipam")) else {
-            return Vec::new();
-        };
-        nets.flatten()
-            .flat_map(|n| std::fs::read_dir(n.path()).into_iter().flatten().flatten())
-            .map(|e| e.file_name().into_string().unwrap())
-            .filter(|n| n.starts_with(&self.subnet))
-            .collect()
+        self.net.leases()
     }
 
     /// Everything of a pod that must be gone after RemovePodSandbox.
@@ -133,15 +107,6 @@ impl Net {
                 .unwrap_or(false),
             "CNI cache left"
         );
-    }
-}
-
-impl Drop for Net {
-    fn drop(&mut self) {
-        let _ = Command::new("ip")
-            .args(["link", "del", &self.bridge])
-            .stderr(std::process::Stdio::null())
-            .status();
     }
 }
 
