@@ -14,11 +14,12 @@ pub struct TestNetwork {
 
 impl TestNetwork {
     /// A network `10.<octet>.<n>.0/24`, where `n` mixes the test process ID with `tag` so that
-    /// test binaries and tests within one do not collide. `tag` must be below 5.
+    /// test binaries and tests within one do not collide. `tag` must be below 10 and
+    /// distinct per test of one binary.
     pub fn new(octet: u8, tag: u8, extra_plugin: Option<&str>) -> TestNetwork {
-        assert!(tag < 5, "tag must be below 5");
+        assert!(tag < 10, "tag must be below 10");
         let dir = tempfile::tempdir().expect("temp dir");
-        let n = (std::process::id() % 50) as u8 * 5 + tag;
+        let n = (std::process::id() % 25) as u8 * 10 + tag;
         let bridge = format!("bt{octet}-{}-{tag}", std::process::id() % 10000);
         let subnet_prefix = format!("10.{octet}.{n}");
         let mut plugins = vec![

@@ -481,3 +481,35 @@ async fn fifty_pods_run_and_go_concurrently_without_a_leak() {
     drop((client, c));
     assert!(daemon.terminate().await.success());
 }
+
+#[tokio::test]
+async fn a_pod_outlives_a_berthd_restart_and_is_stopped_by_the_next_one() {
+    let net = Net::new(5, None);
+    let mut daemon = spawn(&net);
+    let mut client = daemon.ready_client().await;
+    let id = run(&mut client, pod_config("survivor", 0)).await.unwrap();
+    let pid = infra_pid(&status(&mut client, &id).await.unwrap());
+    drop(client);
+    assert!(daemon.terminate().await.success());
+    assert!(
+        Path::new(&format!("/proc/{pid}")).exists(),
+        "SIGTERM leaves pods running"
+    );
+
+    let mut daemon = spawn(&net);
+    let mut client = daemon.ready_client().await;
+    let st = status(&mut client, &id).await.unwrap();
+    assert_eq!(
+        st.status.unwrap().state,
+        cri::PodSandboxState::SandboxReady as i32
+    );
+    let dup = run(&mut client, pod_config("survivor", 0))
+        .await
+        .unwrap_err();
+    assert_eq!(dup.code(), Code::AlreadyExists, "the name is still held");
+    stop(&mut client, &id).await.unwrap();
+    remove(&mut client, &id).await.unwrap();
+    net.assert_no_trace(&id, pid);
+    drop(client);
+    assert!(daemon.terminate().await.success());
+}
