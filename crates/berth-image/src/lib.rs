@@ -13,6 +13,7 @@ mod layers;
 mod leases;
 mod pull;
 pub mod reference;
+pub mod rootfs;
 mod store;
 pub mod unpack;
 
