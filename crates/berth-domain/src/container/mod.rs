@@ -1,8 +1,10 @@
 //! The container service, one file per verb. Today: listing what the store holds (so that
-//! `crictl rmi --prune` can tell which images are in use). Create, start, stop and remove
+//! `crictl rmi --prune` can tell which images are in use), and the process rules
+//! (`process`: command line, environment, user, capabilities) CreateContainer will use. Create, start, stop and remove
 //! arrive with the containers issue.
 
 mod list;
+pub mod process;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

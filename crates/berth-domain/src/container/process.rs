@@ -1,0 +1,425 @@
+//! The container process as Kubernetes defines it from the image config and the CRI
+//! `ContainerConfig`: command line, environment, user and capabilities. Pure rules, used by
+//! CreateContainer (containers issue).
+
+use std::collections::BTreeSet;
+
+/// The command line, by Kubernetes' rules: `command` replaces the image's Entrypoint (and
+/// then the image's Cmd is dropped); `args` replaces the image's Cmd.
+pub fn command_line(
+    image_entrypoint: &[String],
+    image_cmd: &[String],
+    command: &[String],
+    args: &[String],
+) -> Result<Vec<String>, String> {
+    let out: Vec<String> = match (command.is_empty(), args.is_empty()) {
+        (false, _) => command.iter().chain(args).cloned().collect(),
+        (true, false) => image_entrypoint.iter().chain(args).cloned().collect(),
+        (true, true) => image_entrypoint.iter().chain(image_cmd).cloned().collect(),
+    };
+    if out.is_empty() {
+        return Err("no command: the container config and the image both leave it empty".into());
+    }
+    Ok(out)
+}
+
+/// The environment: the image's, with the request's values replacing same-named ones and new
+/// names appended, in order.
+pub fn environment(image_env: &[String], envs: &[(String, String)]) -> Vec<String> {
+    let mut out: Vec<String> = image_env.to_vec();
+    for (key, value) in envs {
+        let entry = format!("{key}={value}");
+        match out
+            .iter_mut()
+            .find(|e| e.split_once('=').map(|(k, _)| k) == Some(key.as_str()))
+        {
+            Some(existing) => *existing = entry,
+            None => out.push(entry),
+        }
+    }
+    out
+}
+
+/// Who the process runs as.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    /// UID.
+    pub uid: u32,
+    /// Primary GID.
+    pub gid: u32,
+    /// Supplementary GIDs, sorted, without the primary.
+    pub additional_gids: Vec<u32>,
+}
+
+/// What the request says about the user.
+#[derive(Debug, Clone, Default)]
+pub struct UserRequest {
+    /// `run_as_user`.
+    pub uid: Option<u32>,
+    /// `run_as_username`.
+    pub username: Option<String>,
+    /// `run_as_group`.
+    pub gid: Option<u32>,
+    /// `supplemental_groups`.
+    pub supplemental: Vec<u32>,
+}
+
+struct PasswdEntry {
+    name: String,
+    uid: u32,
+    gid: u32,
+}
+
+fn passwd(text: &str) -> Vec<PasswdEntry> {
+    text.lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split(':').collect();
+            Some(PasswdEntry {
+                name: f.first()?.to_string(),
+                uid: f.get(2)?.parse().ok()?,
+                gid: f.get(3)?.parse().ok()?,
+            })
+        })
+        .collect()
+}
+
+/// `(name, gid, members)` of each `/etc/group` line.
+fn groups(text: &str) -> Vec<(String, u32, Vec<String>)> {
+    text.lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split(':').collect();
+            let members = f
+                .get(3)
+                .map(|m| {
+                    m.split(',')
+                        .filter(|s| !s.is_empty())
+                        .map(str::to_owned)
+                        .collect()
+                })
+                .unwrap_or_default();
+            Some((f.first()?.to_string(), f.get(2)?.parse().ok()?, members))
+        })
+        .collect()
+}
+
+/// Resolves the user from the request, else the image's `User` (`name`, `uid`, `name:group`,
+/// `uid:gid`), through the image rootfs's `/etc/passwd` and `/etc/group` texts. `run_as_group`
+/// without a user is refused; an unknown user name is refused; an unknown numeric UID runs with
+/// GID 0, as runc does. Supplementary groups: the request's plus the groups listing the user.
+pub fn resolve_user(
+    request: &UserRequest,
+    image_user: &str,
+    passwd_text: &str,
+    group_text: &str,
+) -> Result<User, String> {
+    if request.gid.is_some() && request.uid.is_none() && request.username.is_none() {
+        return Err("run_as_group is set without run_as_user or run_as_username".into());
+    }
+    let entries = passwd(passwd_text);
+    let group_entries = groups(group_text);
+    let (user_part, group_part) = match (&request.uid, &request.username) {
+        (Some(uid), _) => (uid.to_string(), None),
+        (None, Some(name)) => (name.clone(), None),
+        (None, None) => match image_user.split_once(':') {
+            Some((u, g)) => (u.to_owned(), Some(g.to_owned())),
+            None => (image_user.to_owned(), None),
+        },
+    };
+    let user_part = if user_part.is_empty() {
+        "0".to_owned()
+    } else {
+        user_part
+    };
+    let (uid, mut gid, name) = match user_part.parse::<u32>() {
+        Ok(uid) => match entries.iter().find(|e| e.uid == uid) {
+            Some(e) => (uid, e.gid, Some(e.name.clone())),
+            None => (uid, 0, None),
+        },
+        Err(_) => {
+            let e = entries
+                .iter()
+                .find(|e| e.name == user_part)
+                .ok_or_else(|| format!("user {user_part:?} is not in the image's /etc/passwd"))?;
+            (e.uid, e.gid, Some(e.name.clone()))
+        }
+    };
+    if let Some(g) = group_part {
+        gid = match g.parse::<u32>() {
+            Ok(gid) => gid,
+            Err(_) => group_entries
+                .iter()
+                .find(|(n, _, _)| *n == g)
+                .map(|(_, gid, _)| *gid)
+                .ok_or_else(|| format!("group {g:?} is not in the image's /etc/group"))?,
+        };
+    }
+    if let Some(g) = request.gid {
+        gid = g;
+    }
+    let mut additional: BTreeSet<u32> = request.supplemental.iter().copied().collect();
+    if let Some(name) = &name {
+        additional.extend(
+            group_entries
+                .iter()
+                .filter(|(_, _, m)| m.contains(name))
+                .map(|(_, gid, _)| *gid),
+        );
+    }
+    additional.remove(&gid);
+    Ok(User {
+        uid,
+        gid,
+        additional_gids: additional.into_iter().collect(),
+    })
+}
+
+/// containerd's default capability set.
+pub const DEFAULT_CAPABILITIES: &[&str] = &[
+    "CAP_CHOWN",
+    "CAP_DAC_OVERRIDE",
+    "CAP_FSETID",
+    "CAP_FOWNER",
+    "CAP_MKNOD",
+    "CAP_NET_RAW",
+    "CAP_SETGID",
+    "CAP_SETUID",
+    "CAP_SETFCAP",
+    "CAP_SETPCAP",
+    "CAP_NET_BIND_SERVICE",
+    "CAP_SYS_CHROOT",
+    "CAP_KILL",
+    "CAP_AUDIT_WRITE",
+];
+
+/// Every capability name, for `ALL`.
+pub const ALL_CAPABILITIES: &[&str] = &[
+    "CAP_CHOWN",
+    "CAP_DAC_OVERRIDE",
+    "CAP_DAC_READ_SEARCH",
+    "CAP_FOWNER",
+    "CAP_FSETID",
+    "CAP_KILL",
+    "CAP_SETGID",
+    "CAP_SETUID",
+    "CAP_SETPCAP",
+    "CAP_LINUX_IMMUTABLE",
+    "CAP_NET_BIND_SERVICE",
+    "CAP_NET_BROADCAST",
+    "CAP_NET_ADMIN",
+    "CAP_NET_RAW",
+    "CAP_IPC_LOCK",
+    "CAP_IPC_OWNER",
+    "CAP_SYS_MODULE",
+    "CAP_SYS_RAWIO",
+    "CAP_SYS_CHROOT",
+    "CAP_SYS_PTRACE",
+    "CAP_SYS_PACCT",
+    "CAP_SYS_ADMIN",
+    "CAP_SYS_BOOT",
+    "CAP_SYS_NICE",
+    "CAP_SYS_RESOURCE",
+    "CAP_SYS_TIME",
+    "CAP_SYS_TTY_CONFIG",
+    "CAP_MKNOD",
+    "CAP_LEASE",
+    "CAP_AUDIT_WRITE",
+    "CAP_AUDIT_CONTROL",
+    "CAP_SETFCAP",
+    "CAP_MAC_OVERRIDE",
+    "CAP_MAC_ADMIN",
+    "CAP_SYSLOG",
+    "CAP_WAKE_ALARM",
+    "CAP_BLOCK_SUSPEND",
+    "CAP_AUDIT_READ",
+    "CAP_PERFMON",
+    "CAP_BPF",
+    "CAP_CHECKPOINT_RESTORE",
+];
+
+fn normalise_cap(name: &str) -> Result<String, String> {
+    let upper = name.trim().to_ascii_uppercase();
+    let full = if upper.starts_with("CAP_") {
+        upper
+    } else {
+        format!("CAP_{upper}")
+    };
+    if full == "CAP_ALL" || ALL_CAPABILITIES.contains(&full.as_str()) {
+        Ok(full)
+    } else {
+        Err(format!("unknown capability {name:?}"))
+    }
+}
+
+/// The capability set: the default set, then `add` (ALL adds every one), then `drop` (ALL
+/// drops every one, after which `add` still applies, as containerd does). Privileged gets all.
+pub fn capabilities(
+    add: &[String],
+    drop: &[String],
+    privileged: bool,
+) -> Result<Vec<String>, String> {
+    if privileged {
+        return Ok(ALL_CAPABILITIES.iter().map(|s| s.to_string()).collect());
+    }
+    let add: Vec<String> = add
+        .iter()
+        .map(|c| normalise_cap(c))
+        .collect::<Result<_, _>>()?;
+    let drop: Vec<String> = drop
+        .iter()
+        .map(|c| normalise_cap(c))
+        .collect::<Result<_, _>>()?;
+    let mut set: BTreeSet<String> = DEFAULT_CAPABILITIES.iter().map(|s| s.to_string()).collect();
+    if add.iter().any(|c| c == "CAP_ALL") {
+        set.extend(ALL_CAPABILITIES.iter().map(|s| s.to_string()));
+    }
+    if drop.iter().any(|c| c == "CAP_ALL") {
+        set.clear();
+    }
+    for c in &drop {
+        set.remove(c);
+    }
+    for c in add.iter().filter(|c| *c != "CAP_ALL") {
+        set.insert(c.clone());
+    }
+    Ok(set.into_iter().collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn v(items: &[&str]) -> Vec<String> {
+        items.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn command_and_args_follow_kubernetes() {
+        let (ep, cmd) = (v(&["/entry"]), v(&["--default"]));
+        assert_eq!(
+            command_line(&ep, &cmd, &[], &[]).unwrap(),
+            v(&["/entry", "--default"])
+        );
+        assert_eq!(
+            command_line(&ep, &cmd, &[], &v(&["--x"])).unwrap(),
+            v(&["/entry", "--x"])
+        );
+        assert_eq!(
+            command_line(&ep, &cmd, &v(&["sh"]), &[]).unwrap(),
+            v(&["sh"]),
+            "command drops the image Cmd"
+        );
+        assert_eq!(
+            command_line(&ep, &cmd, &v(&["sh"]), &v(&["-c", "x"])).unwrap(),
+            v(&["sh", "-c", "x"])
+        );
+        assert!(command_line(&[], &[], &[], &[]).is_err());
+    }
+
+    #[test]
+    fn request_env_overrides_the_image() {
+        let env = environment(
+            &v(&["PATH=/bin", "A=1"]),
+            &[("A".into(), "2".into()), ("B".into(), "3".into())],
+        );
+        assert_eq!(env, v(&["PATH=/bin", "A=2", "B=3"]));
+    }
+
+    const PASSWD: &str = "root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000::/home/app:/bin/sh\n";
+    const GROUP: &str = "root:x:0:\napp:x:1000:\nextra:x:3000:app\n";
+
+    #[test]
+    fn users_resolve_through_the_image_files() {
+        let none = UserRequest::default();
+        assert_eq!(
+            resolve_user(&none, "", PASSWD, GROUP).unwrap(),
+            User {
+                uid: 0,
+                gid: 0,
+                additional_gids: vec![]
+            }
+        );
+        assert_eq!(
+            resolve_user(&none, "app", PASSWD, GROUP).unwrap(),
+            User {
+                uid: 1000,
+                gid: 1000,
+                additional_gids: vec![3000]
+            }
+        );
+        assert_eq!(
+            resolve_user(&none, "1000:extra", PASSWD, GROUP).unwrap(),
+            User {
+                uid: 1000,
+                gid: 3000,
+                additional_gids: vec![]
+            }
+        );
+        assert_eq!(
+            resolve_user(&none, "4242", PASSWD, GROUP).unwrap(),
+            User {
+                uid: 4242,
+                gid: 0,
+                additional_gids: vec![]
+            }
+        );
+        assert!(
+            resolve_user(&none, "nobody", PASSWD, GROUP)
+                .unwrap_err()
+                .contains("nobody")
+        );
+        let by_name = UserRequest {
+            username: Some("app".into()),
+            supplemental: vec![5],
+            ..Default::default()
+        };
+        assert_eq!(
+            resolve_user(&by_name, "", PASSWD, GROUP)
+                .unwrap()
+                .additional_gids,
+            vec![5, 3000]
+        );
+        let with_group = UserRequest {
+            uid: Some(1000),
+            gid: Some(7),
+            ..Default::default()
+        };
+        assert_eq!(
+            resolve_user(&with_group, "root", PASSWD, GROUP)
+                .unwrap()
+                .gid,
+            7
+        );
+        let group_only = UserRequest {
+            gid: Some(7),
+            ..Default::default()
+        };
+        assert!(
+            resolve_user(&group_only, "app", PASSWD, GROUP).is_err(),
+            "run_as_group without a user"
+        );
+    }
+
+    #[test]
+    fn capabilities_add_and_drop_including_all() {
+        let default = capabilities(&[], &[], false).unwrap();
+        assert_eq!(default.len(), DEFAULT_CAPABILITIES.len());
+        let caps = capabilities(&v(&["NET_ADMIN"]), &v(&["CAP_KILL"]), false).unwrap();
+        assert!(
+            caps.contains(&"CAP_NET_ADMIN".to_owned()) && !caps.contains(&"CAP_KILL".to_owned())
+        );
+        assert_eq!(
+            capabilities(&v(&["NET_BIND_SERVICE"]), &v(&["ALL"]), false).unwrap(),
+            v(&["CAP_NET_BIND_SERVICE"])
+        );
+        assert_eq!(
+            capabilities(&v(&["ALL"]), &[], false).unwrap().len(),
+            ALL_CAPABILITIES.len()
+        );
+        assert!(capabilities(&v(&["NOPE"]), &[], false).is_err());
+        assert_eq!(
+            capabilities(&[], &v(&["ALL"]), true).unwrap().len(),
+            ALL_CAPABILITIES.len(),
+            "privileged"
+        );
+    }
+}
