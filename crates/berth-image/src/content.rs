@@ -4,10 +4,10 @@
 //! against its digest and size, fsynced, then renamed into place. A blob under `blobs/` is
 //! therefore always whole and verified; whatever is under `ingest/` is garbage after a crash.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
+use tokio::io::AsyncWriteExt;
 
 use crate::{ImageError, reference::check_digest};
 
@@ -18,9 +18,10 @@ pub struct ContentStore {
     ingest: PathBuf,
 }
 
-/// A blob being written; dropping it without `commit` deletes the partial file.
+/// A blob being written; dropping it without `commit` deletes the partial file. Writes go
+/// through tokio's file (the blocking pool), never blocking an async worker thread.
 pub struct Ingest {
-    file: std::fs::File,
+    file: tokio::fs::File,
     path: PathBuf,
     target: PathBuf,
     digest: String,
@@ -75,7 +76,7 @@ impl ContentStore {
             source: e.error,
         })?;
         Ok(Ingest {
-            file,
+            file: tokio::fs::File::from_std(file),
             path,
             target,
             digest: digest.to_owned(),
@@ -120,11 +121,12 @@ impl ContentStore {
 
 impl Ingest {
     /// Appends bytes.
-    pub fn write(&mut self, bytes: &[u8]) -> Result<(), ImageError> {
+    pub async fn write(&mut self, bytes: &[u8]) -> Result<(), ImageError> {
         self.hasher.update(bytes);
         self.written += bytes.len() as u64;
         self.file
             .write_all(bytes)
+            .await
             .map_err(ImageError::io(&self.path))
     }
 
@@ -134,7 +136,7 @@ impl Ingest {
     }
 
     /// Verifies digest (and size when known), fsyncs and moves the blob into place.
-    pub fn commit(mut self, expected_size: Option<u64>) -> Result<(), ImageError> {
+    pub async fn commit(mut self, expected_size: Option<u64>) -> Result<(), ImageError> {
         let actual = format!("sha256:{}", hex::encode(self.hasher.clone().finalize()));
         if actual != self.digest {
             return Err(ImageError::Corrupt {
@@ -152,8 +154,17 @@ impl Ingest {
                 reason: format!("{} bytes received, {size} expected", self.written),
             });
         }
-        self.file.sync_all().map_err(ImageError::io(&self.path))?;
-        std::fs::rename(&self.path, &self.target).map_err(ImageError::io(&self.target))?;
+        self.file
+            .flush()
+            .await
+            .map_err(ImageError::io(&self.path))?;
+        self.file
+            .sync_all()
+            .await
+            .map_err(ImageError::io(&self.path))?;
+        tokio::fs::rename(&self.path, &self.target)
+            .await
+            .map_err(ImageError::io(&self.target))?;
         self.committed = true;
         Ok(())
     }

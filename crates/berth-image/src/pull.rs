@@ -360,13 +360,13 @@ impl Fetch<'_> {
                 }
                 Ok(Some(Ok(chunk))) => chunk,
             };
-            ingest.write(&chunk)?;
+            ingest.write(&chunk).await?;
             if last_report.elapsed() >= PROGRESS_INTERVAL {
                 last_report = Instant::now();
                 tracing::info!(image = %self.name, blob = %digest, done = ingest.written(), total, "pulling");
             }
         }
-        ingest.commit(Some(total)).map_err(|e| self.named(e))
+        ingest.commit(Some(total)).await.map_err(|e| self.named(e))
     }
 
     /// Fills the reference into errors raised below the pull.
