@@ -5,6 +5,7 @@
 
 mod list;
 pub mod process;
+pub mod spec;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

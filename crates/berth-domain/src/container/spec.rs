@@ -1,0 +1,475 @@
+//! The OCI runtime spec of a container, from the resolved process, the pod and the request.
+//! Pure: every input is resolved beforehand (user through the image files, command through
+//! Kubernetes' rules), so the spec can be checked field by field in tests.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use oci_spec::runtime::{
+    Capabilities, LinuxBuilder, LinuxCapabilitiesBuilder, LinuxCpuBuilder, LinuxMemoryBuilder,
+    LinuxNamespace, LinuxNamespaceBuilder, LinuxNamespaceType, LinuxResourcesBuilder, Mount,
+    MountBuilder, ProcessBuilder, RootBuilder, Spec, UserBuilder,
+};
+
+use super::process::User;
+use crate::sandbox::NamespaceMode;
+
+/// Mount propagation of a bind mount.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Propagation {
+    /// `rprivate`.
+    #[default]
+    Private,
+    /// `rslave`: host mounts appear in the container.
+    HostToContainer,
+    /// `rshared`: both ways.
+    Bidirectional,
+}
+
+/// A bind mount from the request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BindMount {
+    /// Where it appears in the container.
+    pub container_path: String,
+    /// The host path (symlinks already resolved).
+    pub host_path: PathBuf,
+    /// Read-only.
+    pub readonly: bool,
+    /// Propagation.
+    pub propagation: Propagation,
+}
+
+/// CPU and memory limits (0 or empty means unset).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Resources {
+    /// `cpu.shares`.
+    pub cpu_shares: u64,
+    /// CFS quota, µs.
+    pub cpu_quota: i64,
+    /// CFS period, µs.
+    pub cpu_period: u64,
+    /// cpuset CPUs.
+    pub cpuset_cpus: String,
+    /// cpuset memory nodes.
+    pub cpuset_mems: String,
+    /// Memory limit, bytes.
+    pub memory_limit: i64,
+}
+
+/// Everything a container spec is built from.
+#[derive(Debug, Clone)]
+pub struct ContainerSpecInput {
+    /// argv.
+    pub args: Vec<String>,
+    /// `KEY=value` entries.
+    pub env: Vec<String>,
+    /// Working directory (absolute).
+    pub cwd: String,
+    /// The resolved user.
+    pub user: User,
+    /// Allocate a terminal.
+    pub tty: bool,
+    /// Capability names (`CAP_*`), already resolved from defaults, add and drop.
+    pub capabilities: Vec<String>,
+    /// Privileged: every capability, no masked or read-only paths.
+    pub privileged: bool,
+    /// Read-only root file system.
+    pub readonly_rootfs: bool,
+    /// `no_new_privs`.
+    pub no_new_privs: bool,
+    /// Extra masked paths.
+    pub masked_paths: Vec<String>,
+    /// Extra read-only paths.
+    pub readonly_paths: Vec<String>,
+    /// Bind mounts.
+    pub mounts: Vec<BindMount>,
+    /// The sandbox's directory with `hosts`, `resolv.conf`, `hostname` and `shm/`.
+    pub pod_dir: PathBuf,
+    /// The infra process, whose namespaces the container joins.
+    pub infra_pid: i32,
+    /// The pod uses the node's network (and UTS) namespace.
+    pub host_network: bool,
+    /// The pod uses the node's IPC namespace.
+    pub host_ipc: bool,
+    /// PID namespace mode of the container.
+    pub pid: NamespaceMode,
+    /// Limits.
+    pub resources: Resources,
+    /// Clamped `oom_score_adj`.
+    pub oom_score_adj: i64,
+    /// The runtime's `cgroupsPath`.
+    pub cgroups_path: String,
+    /// Sysctls (validated against the pod's namespaces).
+    pub sysctls: BTreeMap<String, String>,
+}
+
+fn ns(kind: LinuxNamespaceType, path: Option<PathBuf>) -> Result<LinuxNamespace, String> {
+    let mut b = LinuxNamespaceBuilder::default().typ(kind);
+    if let Some(p) = path {
+        b = b.path(p);
+    }
+    b.build().map_err(|e| e.to_string())
+}
+
+fn bind(destination: &str, source: &Path, options: Vec<String>) -> Result<Mount, String> {
+    MountBuilder::default()
+        .destination(destination)
+        .typ("bind")
+        .source(source)
+        .options(options)
+        .build()
+        .map_err(|e| e.to_string())
+}
+
+fn capability_set(names: &[String]) -> Result<Capabilities, String> {
+    names
+        .iter()
+        .map(|n| {
+            serde_json::from_value(serde_json::Value::String(n.clone()))
+                .map_err(|_| format!("unknown capability {n:?}"))
+        })
+        .collect()
+}
+
+/// Builds the spec. The rootfs is `rootfs` inside the bundle (the container's overlay).
+pub fn container_spec(input: &ContainerSpecInput) -> Result<Spec, String> {
+    let mut spec = Spec::default();
+    spec.set_root(Some(
+        RootBuilder::default()
+            .path("rootfs")
+            .readonly(input.readonly_rootfs)
+            .build()
+            .map_err(|e| e.to_string())?,
+    ));
+    let caps = capability_set(&input.capabilities)?;
+    let capabilities = LinuxCapabilitiesBuilder::default()
+        .bounding(caps.clone())
+        .effective(caps.clone())
+        .permitted(caps)
+        .build()
+        .map_err(|e| e.to_string())?;
+    let user = UserBuilder::default()
+        .uid(input.user.uid)
+        .gid(input.user.gid)
+        .additional_gids(input.user.additional_gids.clone())
+        .build()
+        .map_err(|e| e.to_string())?;
+    let mut process = ProcessBuilder::default()
+        .args(input.args.clone())
+        .env(input.env.clone())
+        .cwd(input.cwd.clone())
+        .terminal(input.tty)
+        .user(user)
+        .capabilities(capabilities)
+        .no_new_privileges(input.no_new_privs)
+        .build()
+        .map_err(|e| e.to_string())?;
+    process.set_oom_score_adj(Some(input.oom_score_adj as i32));
+    spec.set_process(Some(process));
+
+    // Default mounts minus /dev/shm, then the pod's files, then the request's.
+    let mut mounts: Vec<Mount> = spec
+        .mounts()
+        .clone()
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|m| m.destination() != Path::new("/dev/shm"))
+        .collect();
+    let shm = if input.host_ipc {
+        PathBuf::from("/dev/shm")
+    } else {
+        input.pod_dir.join("shm")
+    };
+    mounts.push(bind(
+        "/dev/shm",
+        &shm,
+        vec![
+            "rbind".into(),
+            "nosuid".into(),
+            "nodev".into(),
+            "noexec".into(),
+        ],
+    )?);
+    for (file, dest) in [
+        ("hosts", "/etc/hosts"),
+        ("resolv.conf", "/etc/resolv.conf"),
+        ("hostname", "/etc/hostname"),
+    ] {
+        if !input.mounts.iter().any(|m| m.container_path == dest) {
+            let mut options = vec!["rbind".to_owned(), "rprivate".to_owned()];
+            if input.readonly_rootfs {
+                options.push("ro".into());
+            }
+            mounts.push(bind(dest, &input.pod_dir.join(file), options)?);
+        }
+    }
+    for m in &input.mounts {
+        let mut options = vec!["rbind".to_owned()];
+        options.push(
+            match m.propagation {
+                Propagation::Private => "rprivate",
+                Propagation::HostToContainer => "rslave",
+                Propagation::Bidirectional => "rshared",
+            }
+            .to_owned(),
+        );
+        if m.readonly {
+            options.push("ro".into());
+        }
+        mounts.push(bind(&m.container_path, &m.host_path, options)?);
+    }
+    spec.set_mounts(Some(mounts));
+
+    let pod_ns = |name: &str| {
+        Some(PathBuf::from(format!(
+            "/proc/{}/ns/{name}",
+            input.infra_pid
+        )))
+    };
+    let mut namespaces = vec![ns(LinuxNamespaceType::Mount, None)?];
+    if !input.host_network {
+        namespaces.push(ns(LinuxNamespaceType::Network, pod_ns("net"))?);
+        namespaces.push(ns(LinuxNamespaceType::Uts, pod_ns("uts"))?);
+    }
+    if !input.host_ipc {
+        namespaces.push(ns(LinuxNamespaceType::Ipc, pod_ns("ipc"))?);
+    }
+    match input.pid {
+        NamespaceMode::Pod => namespaces.push(ns(LinuxNamespaceType::Pid, pod_ns("pid"))?),
+        NamespaceMode::Container => namespaces.push(ns(LinuxNamespaceType::Pid, None)?),
+        NamespaceMode::Node => {}
+        NamespaceMode::Target => {
+            return Err(
+                "PID namespace TARGET needs the target container (ephemeral containers)".into(),
+            );
+        }
+    }
+    let mut linux = spec
+        .linux()
+        .clone()
+        .unwrap_or_else(|| LinuxBuilder::default().build().expect("empty linux"));
+    linux.set_namespaces(Some(namespaces));
+    linux.set_cgroups_path(Some(input.cgroups_path.clone().into()));
+    if input.privileged {
+        linux.set_masked_paths(None);
+        linux.set_readonly_paths(None);
+    } else {
+        let mut masked = linux.masked_paths().clone().unwrap_or_default();
+        masked.extend(input.masked_paths.iter().cloned());
+        linux.set_masked_paths(Some(masked));
+        let mut readonly = linux.readonly_paths().clone().unwrap_or_default();
+        readonly.extend(input.readonly_paths.iter().cloned());
+        linux.set_readonly_paths(Some(readonly));
+    }
+    if !input.sysctls.is_empty() {
+        linux.set_sysctl(Some(
+            input
+                .sysctls
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+        ));
+    }
+    let r = &input.resources;
+    let mut cpu = LinuxCpuBuilder::default();
+    if r.cpu_shares > 0 {
+        cpu = cpu.shares(r.cpu_shares);
+    }
+    if r.cpu_quota > 0 {
+        cpu = cpu.quota(r.cpu_quota);
+    }
+    if r.cpu_period > 0 {
+        cpu = cpu.period(r.cpu_period);
+    }
+    if !r.cpuset_cpus.is_empty() {
+        cpu = cpu.cpus(r.cpuset_cpus.clone());
+    }
+    if !r.cpuset_mems.is_empty() {
+        cpu = cpu.mems(r.cpuset_mems.clone());
+    }
+    let mut resources =
+        LinuxResourcesBuilder::default().cpu(cpu.build().map_err(|e| e.to_string())?);
+    if r.memory_limit > 0 {
+        resources = resources.memory(
+            LinuxMemoryBuilder::default()
+                .limit(r.memory_limit)
+                .build()
+                .map_err(|e| e.to_string())?,
+        );
+    }
+    linux.set_resources(Some(resources.build().map_err(|e| e.to_string())?));
+    spec.set_linux(Some(linux));
+    Ok(spec)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn input() -> ContainerSpecInput {
+        ContainerSpecInput {
+            args: vec!["sleep".into(), "60".into()],
+            env: vec!["PATH=/bin".into()],
+            cwd: "/".into(),
+            user: User {
+                uid: 1000,
+                gid: 1000,
+                additional_gids: vec![3000],
+            },
+            tty: false,
+            capabilities: super::super::process::capabilities(&[], &[], false).unwrap(),
+            privileged: false,
+            readonly_rootfs: false,
+            no_new_privs: true,
+            masked_paths: vec!["/proc/secret".into()],
+            readonly_paths: vec![],
+            mounts: vec![BindMount {
+                container_path: "/data".into(),
+                host_path: "/srv/data".into(),
+                readonly: true,
+                propagation: Propagation::HostToContainer,
+            }],
+            pod_dir: "/run/berth/sandboxes/p".into(),
+            infra_pid: 42,
+            host_network: false,
+            host_ipc: false,
+            pid: NamespaceMode::Pod,
+            resources: Resources {
+                cpu_shares: 512,
+                cpu_quota: 50_000,
+                cpu_period: 100_000,
+                memory_limit: 64 << 20,
+                ..Default::default()
+            },
+            oom_score_adj: 1000,
+            cgroups_path: "/kubepods/pod1/c1".into(),
+            sysctls: BTreeMap::new(),
+        }
+    }
+
+    #[test]
+    fn a_container_joins_its_pods_namespaces() {
+        let spec = container_spec(&input()).unwrap();
+        let linux = spec.linux().as_ref().unwrap();
+        let ns = linux.namespaces().as_ref().unwrap();
+        let path = |k| {
+            ns.iter()
+                .find(|n| n.typ() == k)
+                .and_then(|n| n.path().clone())
+        };
+        assert_eq!(
+            path(LinuxNamespaceType::Network),
+            Some("/proc/42/ns/net".into())
+        );
+        assert_eq!(
+            path(LinuxNamespaceType::Ipc),
+            Some("/proc/42/ns/ipc".into())
+        );
+        assert_eq!(
+            path(LinuxNamespaceType::Uts),
+            Some("/proc/42/ns/uts".into())
+        );
+        assert_eq!(
+            path(LinuxNamespaceType::Pid),
+            Some("/proc/42/ns/pid".into())
+        );
+        let mut own_pid = input();
+        own_pid.pid = NamespaceMode::Container;
+        let spec = container_spec(&own_pid).unwrap();
+        let ns = spec.linux().as_ref().unwrap().namespaces().clone().unwrap();
+        assert!(
+            ns.iter()
+                .any(|n| n.typ() == LinuxNamespaceType::Pid && n.path().is_none())
+        );
+        let mut host = input();
+        (host.host_network, host.pid) = (true, NamespaceMode::Node);
+        let spec = container_spec(&host).unwrap();
+        let ns = spec.linux().as_ref().unwrap().namespaces().clone().unwrap();
+        assert!(!ns.iter().any(|n| matches!(
+            n.typ(),
+            LinuxNamespaceType::Network | LinuxNamespaceType::Pid | LinuxNamespaceType::Uts
+        )));
+    }
+
+    #[test]
+    fn pod_files_mounts_user_caps_and_limits_are_set() {
+        let spec = container_spec(&input()).unwrap();
+        let mounts = spec.mounts().as_ref().unwrap();
+        let find = |d: &str| {
+            mounts
+                .iter()
+                .find(|m| m.destination() == Path::new(d))
+                .cloned()
+        };
+        assert_eq!(
+            find("/etc/resolv.conf").unwrap().source().as_deref(),
+            Some(Path::new("/run/berth/sandboxes/p/resolv.conf"))
+        );
+        assert_eq!(
+            find("/dev/shm").unwrap().source().as_deref(),
+            Some(Path::new("/run/berth/sandboxes/p/shm"))
+        );
+        let data = find("/data").unwrap();
+        assert!(
+            data.options()
+                .as_ref()
+                .unwrap()
+                .contains(&"rslave".to_owned())
+        );
+        assert!(data.options().as_ref().unwrap().contains(&"ro".to_owned()));
+        let process = spec.process().as_ref().unwrap();
+        assert_eq!((process.user().uid(), process.user().gid()), (1000, 1000));
+        assert_eq!(process.user().additional_gids().clone(), Some(vec![3000]));
+        assert_eq!(process.no_new_privileges(), Some(true));
+        let caps = process
+            .capabilities()
+            .as_ref()
+            .unwrap()
+            .bounding()
+            .clone()
+            .unwrap();
+        assert_eq!(
+            caps.len(),
+            super::super::process::DEFAULT_CAPABILITIES.len()
+        );
+        let linux = spec.linux().as_ref().unwrap();
+        assert!(
+            linux
+                .masked_paths()
+                .as_ref()
+                .unwrap()
+                .contains(&"/proc/secret".to_owned())
+        );
+        let cpu = linux.resources().as_ref().unwrap().cpu().clone().unwrap();
+        assert_eq!(
+            (cpu.shares(), cpu.quota(), cpu.period()),
+            (Some(512), Some(50_000), Some(100_000))
+        );
+        assert_eq!(
+            linux
+                .resources()
+                .as_ref()
+                .unwrap()
+                .memory()
+                .as_ref()
+                .unwrap()
+                .limit(),
+            Some(64 << 20)
+        );
+        assert_eq!(
+            linux.cgroups_path().as_deref(),
+            Some(Path::new("/kubepods/pod1/c1"))
+        );
+    }
+
+    #[test]
+    fn privileged_drops_masks_and_target_pid_is_refused() {
+        let mut p = input();
+        p.privileged = true;
+        let spec = container_spec(&p).unwrap();
+        assert!(spec.linux().as_ref().unwrap().masked_paths().is_none());
+        let mut t = input();
+        t.pid = NamespaceMode::Target;
+        assert!(container_spec(&t).is_err());
+    }
+}
