@@ -513,3 +513,137 @@ async fn a_pod_outlives_a_berthd_restart_and_is_stopped_by_the_next_one() {
     drop(client);
     assert!(daemon.terminate().await.success());
 }
+
+/// The container spec berth builds, run by berth-monitor inside a real pod: it must join the
+/// pod's network and UTS namespaces and see the pod's files. (CreateContainer is the next
+/// issue; this proves its spec and monitor against a real sandbox now.)
+#[tokio::test]
+async fn a_container_spec_joins_its_pod() {
+    use berth_domain::container::process::{User, capabilities};
+    use berth_domain::container::spec::{ContainerSpecInput, Resources, container_spec};
+    use berth_domain::sandbox::NamespaceMode;
+    use berth_monitor::{Request, Response, SOCKET_FILE};
+    use std::io::{BufRead, BufReader, Write};
+
+    let net = Net::new(6, None);
+    let mut daemon = spawn(&net);
+    let mut client = daemon.ready_client().await;
+    let id = run(&mut client, pod_config("withc", 0)).await.unwrap();
+    let st = status(&mut client, &id).await.unwrap();
+    let ip = st
+        .status
+        .as_ref()
+        .unwrap()
+        .network
+        .as_ref()
+        .unwrap()
+        .ip
+        .clone();
+    let pid = infra_pid(&st);
+
+    let c = net.path().join("c1");
+    let cid = format!("berth-c1-{}", std::process::id());
+    berth_testkit::busybox_bundle(&c.join("bundle"), &["true"], "/unused");
+    let input = ContainerSpecInput {
+        args: vec![
+            "sh".into(),
+            "-c".into(),
+            "hostname; cat /etc/resolv.conf; ip -4 addr show eth0".into(),
+        ],
+        env: vec!["PATH=/bin".into()],
+        cwd: "/".into(),
+        user: User {
+            uid: 0,
+            gid: 0,
+            additional_gids: vec![],
+        },
+        tty: false,
+        capabilities: capabilities(&[], &[], false).unwrap(),
+        privileged: false,
+        readonly_rootfs: true,
+        no_new_privs: true,
+        masked_paths: vec![],
+        readonly_paths: vec![],
+        mounts: vec![],
+        pod_dir: net.path().join("state/sandboxes").join(&id),
+        infra_pid: pid,
+        host_network: false,
+        host_ipc: false,
+        pid: NamespaceMode::Pod,
+        resources: Resources {
+            memory_limit: 64 << 20,
+            ..Default::default()
+        },
+        oom_score_adj: 0,
+        cgroups_path: format!("/{cid}"),
+        sysctls: Default::default(),
+    };
+    container_spec(&input)
+        .unwrap()
+        .save(c.join("bundle/config.json"))
+        .unwrap();
+    let monitor = Path::new(env!("CARGO_BIN_EXE_berthd")).with_file_name("berth-monitor");
+    let log = c.join("c1.log");
+    let out = Command::new(&monitor)
+        .args(["--id", &cid])
+        .arg("--bundle")
+        .arg(c.join("bundle"))
+        .args(["--runtime", "/usr/sbin/runc"])
+        .arg("--runtime-root")
+        .arg(c.join("runc"))
+        .arg("--state-dir")
+        .arg(c.join("m"))
+        .arg("--log-path")
+        .arg(&log)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let ask = |request: Request| {
+        let mut conn =
+            std::os::unix::net::UnixStream::connect(c.join("m").join(SOCKET_FILE)).unwrap();
+        let mut line = serde_json::to_vec(&request).unwrap();
+        line.push(b'\n');
+        conn.write_all(&line).unwrap();
+        let mut answer = String::new();
+        BufReader::new(conn).read_line(&mut answer).unwrap();
+        serde_json::from_str::<Response>(&answer).unwrap()
+    };
+    assert!(matches!(ask(Request::Start), Response::Ok { .. }));
+    match ask(Request::Wait) {
+        Response::Ok { status } => assert_eq!(
+            status.exit.unwrap().code,
+            0,
+            "{}",
+            std::fs::read_to_string(&log).unwrap_or_default()
+        ),
+        Response::Error { message } => panic!("{message}"),
+    }
+    let _ = Command::new("/usr/sbin/runc")
+        .arg("--root")
+        .arg(c.join("runc"))
+        .args(["delete", "--force", &cid])
+        .status();
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        text.contains(" stdout F withc-host"),
+        "the pod's hostname:\n{text}"
+    );
+    assert!(
+        text.contains("nameserver 10.96.0.10"),
+        "the pod's resolv.conf:\n{text}"
+    );
+    assert!(
+        text.contains(&format!("inet {ip}/")),
+        "the pod's network:\n{text}"
+    );
+
+    stop(&mut client, &id).await.unwrap();
+    remove(&mut client, &id).await.unwrap();
+    net.assert_no_trace(&id, pid);
+    drop(client);
+    assert!(daemon.terminate().await.success());
+}

@@ -134,6 +134,9 @@ fn capability_set(names: &[String]) -> Result<Capabilities, String> {
 /// Builds the spec. The rootfs is `rootfs` inside the bundle (the container's overlay).
 pub fn container_spec(input: &ContainerSpecInput) -> Result<Spec, String> {
     let mut spec = Spec::default();
+    // oci-spec's default names a hostname ("youki"); a container joins the pod's UTS
+    // namespace and must not rename the pod.
+    spec.set_hostname(None);
     spec.set_root(Some(
         RootBuilder::default()
             .path("rootfs")
