@@ -1,399 +1,296 @@
-//! Creating each entry inside the layer root with `*at()` calls on a resolved parent.
+//! Creating each entry inside the layer root with `*at()` calls on its resolved parent.
 
+use std::collections::HashMap;
 use std::ffi::OsStr;
 use std::fs::File;
-use std::io::{self, Read};
+use std::io::{self, Read, Write};
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
-use rustix::fs::{
-    AtFlags, Dev, FileType, Gid, Mode, OFlags, ResolveFlags, Timespec, Timestamps, Uid, XattrFlags,
-};
+use rustix::fs::{AtFlags, FileType, Mode, OFlags, Timespec};
 use rustix::io::Errno;
+use tar::EntryType;
 
 use super::UnpackError;
+use super::meta::Meta;
 use super::path::{normalise, split};
+use super::safe::{Cleared, DIR_FLAGS, Root, clear, times};
+use super::whiteout::{self, Whiteout};
 
-const WHITEOUT_PREFIX: &[u8] = b".wh.";
-const OPAQUE_MARKER: &[u8] = b".wh..wh..opq";
-const OPAQUE_XATTR: &str = "trusted.overlay.opaque";
-const COPY_BUFFER: usize = 1 << 17;
+/// Buffer for copying file content.
+const COPY_BUFFER: usize = 128 * 1024;
+
+/// What an entry creates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    File,
+    Dir,
+    Symlink,
+    HardLink,
+    /// A character or block device, or a FIFO.
+    Node(FileType),
+}
+
+impl Kind {
+    /// The kind of an entry; `None` for headers that only describe other entries.
+    fn of(header: &tar::Header, raw: &[u8], name: &str) -> Result<Option<Self>, UnpackError> {
+        let kind = header.entry_type();
+        Ok(Some(match kind {
+            // Old archives mark directories with a trailing slash on a `\0` (regular) entry.
+            EntryType::Regular if header.as_old().linkflag[0] == 0 && raw.ends_with(b"/") => {
+                Kind::Dir
+            }
+            EntryType::Regular | EntryType::Continuous | EntryType::GNUSparse => Kind::File,
+            EntryType::Directory => Kind::Dir,
+            EntryType::Symlink => Kind::Symlink,
+            EntryType::Link => Kind::HardLink,
+            EntryType::Char => Kind::Node(FileType::CharacterDevice),
+            EntryType::Block => Kind::Node(FileType::BlockDevice),
+            EntryType::Fifo => Kind::Node(FileType::Fifo),
+            EntryType::XGlobalHeader => {
+                tracing::debug!(entry = name, "PAX global header ignored");
+                return Ok(None);
+            }
+            // The tar crate folds these into the next entry; never seen here, but harmless.
+            EntryType::XHeader | EntryType::GNULongName | EntryType::GNULongLink => {
+                return Ok(None);
+            }
+            other => {
+                return Err(UnpackError::UnsupportedEntry {
+                    entry: name.to_owned(),
+                    kind: format!("{other:?} (type flag {:?})", char::from(other.as_byte())),
+                });
+            }
+        }))
+    }
+}
 
 /// The layer being unpacked.
-pub struct Layer {
-    root: OwnedFd,
+pub(super) struct Layer {
+    root: Root,
+    /// Bytes of regular-file content written.
     size: u64,
-    /// Directory mtimes, applied last: later entries inside would change them.
-    dir_times: Vec<(PathBuf, i64)>,
-    buffer: Vec<u8>,
-}
-
-/// Attaches the entry name to a failing call.
-fn io_err<'a>(entry: &'a str, op: &'static str) -> impl FnOnce(Errno) -> UnpackError + 'a {
-    move |e| UnpackError::Io {
-        entry: entry.to_owned(),
-        op,
-        source: e.into(),
-    }
-}
-
-fn timestamps(mtime: i64) -> Timestamps {
-    let t = Timespec {
-        tv_sec: mtime,
-        tv_nsec: 0,
-    };
-    Timestamps {
-        last_access: t,
-        last_modification: t,
-    }
+    /// Directory mtimes by path, applied last: later entries inside would change them.
+    dir_times: HashMap<PathBuf, Timespec>,
+    buffer: Box<[u8]>,
 }
 
 impl Layer {
     /// Opens the layer root.
-    pub fn open(dest: &Path) -> Result<Self, UnpackError> {
-        let name = dest.display().to_string();
-        let root = rustix::fs::open(
-            dest,
-            OFlags::DIRECTORY | OFlags::RDONLY | OFlags::CLOEXEC,
-            Mode::empty(),
-        )
-        .map_err(io_err(&name, "open the layer directory"))?;
+    pub(super) fn open(dest: &Path) -> Result<Self, UnpackError> {
         Ok(Self {
-            root,
+            root: Root::open(dest)?,
             size: 0,
-            dir_times: Vec::new(),
-            buffer: vec![0; COPY_BUFFER],
+            dir_times: HashMap::new(),
+            buffer: vec![0; COPY_BUFFER].into_boxed_slice(),
         })
-    }
-
-    /// Bytes of file content written so far.
-    pub fn size(&self) -> u64 {
-        self.size
-    }
-
-    /// Opens a directory inside the root, resolving every component inside it.
-    fn resolve_dir(&self, rel: &Path, entry: &str) -> Result<OwnedFd, UnpackError> {
-        let path = if rel.as_os_str().is_empty() {
-            Path::new(".")
-        } else {
-            rel
-        };
-        rustix::fs::openat2(
-            &self.root,
-            path,
-            OFlags::DIRECTORY | OFlags::RDONLY | OFlags::CLOEXEC,
-            Mode::empty(),
-            ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS,
-        )
-        .map_err(io_err(entry, "open parent directory"))
-    }
-
-    /// Opens `rel` as a directory, creating missing components (0755, root-owned) one by one,
-    /// each resolved inside the root.
-    fn ensure_dir(&self, rel: &Path, entry: &str) -> Result<OwnedFd, UnpackError> {
-        match self.resolve_dir(rel, entry) {
-            Ok(fd) => return Ok(fd),
-            Err(UnpackError::Io { source, .. }) if source.kind() == io::ErrorKind::NotFound => {}
-            Err(e) => return Err(e),
-        }
-        let mut current = self.resolve_dir(Path::new(""), entry)?;
-        let mut walked = PathBuf::new();
-        for part in rel.components() {
-            walked.push(part);
-            match rustix::fs::mkdirat(&current, part.as_os_str(), Mode::from_raw_mode(0o755)) {
-                Ok(()) | Err(Errno::EXIST) => {}
-                Err(e) => return Err(io_err(entry, "create parent directory")(e)),
-            }
-            current = self.resolve_dir(&walked, entry).map_err(|e| match e {
-                UnpackError::Io { source, .. } if source.kind() == io::ErrorKind::NotFound => {
-                    UnpackError::UnsafePath {
-                        entry: entry.to_owned(),
-                        reason: format!("parent {} is a dangling symlink", walked.display()),
-                    }
-                }
-                e => e,
-            })?;
-        }
-        Ok(current)
     }
 
     /// Unpacks one entry.
-    pub fn apply<R: Read>(&mut self, entry: &mut tar::Entry<'_, R>) -> Result<(), UnpackError> {
+    pub(super) fn apply<R: Read>(
+        &mut self,
+        entry: &mut tar::Entry<'_, R>,
+    ) -> Result<(), UnpackError> {
         let raw = entry.path_bytes().into_owned();
         let name = String::from_utf8_lossy(&raw).into_owned();
-        let rel = normalise(&raw)?;
-        let Some((parent_rel, file_name)) = split(&rel) else {
-            return Ok(()); // the root itself: its metadata belongs to the runtime
+        let Some(kind) = Kind::of(entry.header(), &raw, &name)? else {
+            return Ok(());
         };
-        let parent_rel = parent_rel.to_path_buf();
-        let file_name = file_name.to_os_string();
-        let parent = self.ensure_dir(&parent_rel, &name)?;
-        let bytes = file_name.as_bytes();
-        if bytes == OPAQUE_MARKER {
-            return rustix::fs::fsetxattr(&parent, OPAQUE_XATTR, b"y", XattrFlags::empty())
-                .map_err(io_err(&name, "mark directory opaque"));
-        }
-        if let Some(hidden) = bytes.strip_prefix(WHITEOUT_PREFIX) {
-            if hidden.starts_with(WHITEOUT_PREFIX) {
-                return Ok(()); // other AUFS metadata: nothing for overlayfs
+        let rel = normalise(&raw).ok_or_else(|| {
+            UnpackError::unsafe_path(&name, "it climbs above the layer root with ..")
+        })?;
+        let Some((parent_rel, file)) = split(&rel) else {
+            // The root itself: its metadata belongs to whoever made the layer directory.
+            tracing::debug!(entry = name, "entry for the layer root ignored");
+            return Ok(());
+        };
+        match whiteout::classify(file).map_err(|reason| UnpackError::unsafe_path(&name, reason))? {
+            Some(Whiteout::Opaque) => {
+                let dir = self.root.ensure_dir(parent_rel, &name)?;
+                return whiteout::mark_opaque(&dir)
+                    .map_err(UnpackError::io(&name, "mark directory opaque"));
             }
-            let hidden = OsStr::from_bytes(hidden);
-            self.clear(&parent, hidden, false, &name)?;
-            return rustix::fs::mknodat(
-                &parent,
-                hidden,
-                FileType::CharacterDevice,
-                Mode::empty(),
-                0,
-            )
-            .map_err(io_err(&name, "create whiteout"));
+            Some(Whiteout::Hide(hidden)) => {
+                let dir = self.root.ensure_dir(parent_rel, &name)?;
+                clear(&dir, hidden, false)
+                    .map_err(UnpackError::io(&name, "remove hidden entry"))?;
+                return whiteout::hide(&dir, hidden)
+                    .map_err(UnpackError::io(&name, "create whiteout"));
+            }
+            Some(Whiteout::AufsMeta) => {
+                tracing::debug!(entry = name, "AUFS metadata ignored");
+                return Ok(());
+            }
+            None => {}
         }
-        let header = entry.header();
-        let kind = header.entry_type();
-        let mode = Mode::from_raw_mode(header.mode().map_err(|e| self.bad(&name, e))? & 0o7777);
-        // Blank numeric fields mean 0, as Go's archive/tar (which wrote most layers) reads them.
-        let uid = header.uid().unwrap_or(0) as u32;
-        let gid = header.gid().unwrap_or(0) as u32;
-        let mtime = header.mtime().unwrap_or(0) as i64;
-        let device = (
-            header.device_major().ok().flatten().unwrap_or(0),
-            header.device_minor().ok().flatten().unwrap_or(0),
-        );
-        let link = entry.link_name_bytes().map(|l| l.into_owned());
-        let xattrs = xattrs(entry, &name)?;
-        let owner = (Some(Uid::from_raw(uid)), Some(Gid::from_raw(gid)));
-        let fname = file_name.as_os_str();
-        use tar::EntryType as T;
+        let meta = Meta::read(entry, &name)?;
+        let parent = self.root.ensure_dir(parent_rel, &name)?;
         match kind {
-            T::Regular | T::Continuous | T::GNUSparse => {
-                self.clear(&parent, fname, false, &name)?;
-                let fd = rustix::fs::openat(
-                    &parent,
-                    fname,
-                    OFlags::WRONLY
-                        | OFlags::CREATE
-                        | OFlags::EXCL
-                        | OFlags::NOFOLLOW
-                        | OFlags::CLOEXEC,
-                    Mode::from_raw_mode(0o600),
-                )
-                .map_err(io_err(&name, "create file"))?;
-                let mut file = File::from(fd);
-                self.size +=
-                    copy(entry, &mut file, &mut self.buffer).map_err(|source| UnpackError::Io {
-                        entry: name.clone(),
-                        op: "write file",
-                        source,
-                    })?;
-                self.finish_fd(file.as_fd(), owner, mode, &xattrs, Some(mtime), &name)?;
+            Kind::File => self.file(entry, &parent, file, &meta, &name),
+            Kind::Dir => {
+                self.dir(&parent, file, &meta, &name)?;
+                self.dir_times.insert(rel, meta.mtime);
+                Ok(())
             }
-            T::Directory => {
-                self.clear(&parent, fname, true, &name)?;
-                match rustix::fs::mkdirat(&parent, fname, Mode::from_raw_mode(0o700)) {
-                    Ok(()) | Err(Errno::EXIST) => {}
-                    Err(e) => return Err(io_err(&name, "create directory")(e)),
-                }
-                let dir = rustix::fs::openat(
-                    &parent,
-                    fname,
-                    OFlags::DIRECTORY | OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-                    Mode::empty(),
-                )
-                .map_err(io_err(&name, "open directory"))?;
-                self.finish_fd(dir.as_fd(), owner, mode, &xattrs, None, &name)?;
-                self.dir_times.push((rel.clone(), mtime));
+            Kind::Symlink => {
+                let target = link_target(entry, &name)?;
+                replace(&parent, file, &name)?;
+                rustix::fs::symlinkat(OsStr::from_bytes(&target), &parent, file)
+                    .map_err(UnpackError::io(&name, "create symlink"))?;
+                meta.apply_at(&parent, file, false, &name)
             }
-            T::Symlink => {
-                let target = link
-                    .ok_or_else(|| self.bad(&name, io::Error::other("symlink without target")))?;
-                self.clear(&parent, fname, false, &name)?;
-                rustix::fs::symlinkat(OsStr::from_bytes(&target), &parent, fname)
-                    .map_err(io_err(&name, "create symlink"))?;
-                rustix::fs::chownat(&parent, fname, owner.0, owner.1, AtFlags::SYMLINK_NOFOLLOW)
-                    .map_err(io_err(&name, "chown symlink"))?;
-                rustix::fs::utimensat(
-                    &parent,
-                    fname,
-                    &timestamps(mtime),
-                    AtFlags::SYMLINK_NOFOLLOW,
-                )
-                .map_err(io_err(&name, "set symlink times"))?;
+            Kind::HardLink => {
+                let target = link_target(entry, &name)?;
+                self.hard_link(&parent, file, &target, &name)
             }
-            T::Link => {
-                let target = link
-                    .ok_or_else(|| self.bad(&name, io::Error::other("hard link without target")))?;
-                let target_rel = normalise(&target)?;
-                let (target_parent, target_name) =
-                    split(&target_rel).ok_or_else(|| UnpackError::UnsafePath {
-                        entry: name.clone(),
-                        reason: "hard link to the layer root".into(),
-                    })?;
-                let target_dir = self.resolve_dir(target_parent, &name)?;
-                self.clear(&parent, fname, false, &name)?;
-                rustix::fs::linkat(&target_dir, target_name, &parent, fname, AtFlags::empty())
-                    .map_err(|e| UnpackError::UnsafePath {
-                        entry: name.clone(),
-                        reason: format!(
-                            "hard link target {} is not a file in this layer: {e}",
-                            String::from_utf8_lossy(&target)
-                        ),
-                    })?;
+            Kind::Node(file_type) => {
+                replace(&parent, file, &name)?;
+                rustix::fs::mknodat(&parent, file, file_type, meta.mode, meta.device)
+                    .map_err(UnpackError::io(&name, "create device node"))?;
+                meta.apply_at(&parent, file, true, &name)
             }
-            T::Char | T::Block | T::Fifo => {
-                let file_type = match kind {
-                    T::Char => FileType::CharacterDevice,
-                    T::Block => FileType::BlockDevice,
-                    _ => FileType::Fifo,
-                };
-                let dev: Dev = rustix::fs::makedev(device.0, device.1);
-                self.clear(&parent, fname, false, &name)?;
-                rustix::fs::mknodat(&parent, fname, file_type, mode, dev)
-                    .map_err(io_err(&name, "create device node"))?;
-                rustix::fs::chownat(&parent, fname, owner.0, owner.1, AtFlags::SYMLINK_NOFOLLOW)
-                    .map_err(io_err(&name, "chown device node"))?;
-                rustix::fs::chmodat(&parent, fname, mode, AtFlags::empty())
-                    .map_err(io_err(&name, "chmod device node"))?;
-                rustix::fs::utimensat(
-                    &parent,
-                    fname,
-                    &timestamps(mtime),
-                    AtFlags::SYMLINK_NOFOLLOW,
-                )
-                .map_err(io_err(&name, "set device node times"))?;
-            }
-            T::XGlobalHeader | T::XHeader | T::GNULongName | T::GNULongLink => {}
-            other => {
-                return Err(UnpackError::UnsupportedEntry {
-                    entry: name,
-                    kind: format!("{other:?}"),
-                });
-            }
-        }
-        Ok(())
-    }
-
-    fn bad(&self, name: &str, source: io::Error) -> UnpackError {
-        UnpackError::Io {
-            entry: name.to_owned(),
-            op: "read header",
-            source,
         }
     }
 
-    /// Ownership, then mode (chown clears set-id bits), xattrs and times on an open file.
-    fn finish_fd(
-        &self,
-        fd: std::os::fd::BorrowedFd<'_>,
-        owner: (Option<Uid>, Option<Gid>),
-        mode: Mode,
-        xattrs: &[(String, Vec<u8>)],
-        mtime: Option<i64>,
+    /// A regular file: created anew (never opened through an existing name), then filled.
+    fn file<R: Read>(
+        &mut self,
+        entry: &mut tar::Entry<'_, R>,
+        parent: &OwnedFd,
+        file: &OsStr,
+        meta: &Meta,
         name: &str,
     ) -> Result<(), UnpackError> {
-        rustix::fs::fchown(fd, owner.0, owner.1).map_err(io_err(name, "chown"))?;
-        rustix::fs::fchmod(fd, mode).map_err(io_err(name, "chmod"))?;
-        for (key, value) in xattrs {
-            if let Err(e) = rustix::fs::fsetxattr(fd, key.as_str(), value, XattrFlags::empty()) {
-                if key.starts_with("user.") {
-                    return Err(io_err(name, "set xattr")(e));
-                }
-                tracing::debug!(entry = name, xattr = %key, error = %e, "xattr not kept");
-            }
-        }
-        if let Some(mtime) = mtime {
-            rustix::fs::futimens(fd, &timestamps(mtime)).map_err(io_err(name, "set times"))?;
-        }
-        Ok(())
+        replace(parent, file, name)?;
+        let fd = rustix::fs::openat(
+            parent,
+            file,
+            OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            Mode::from_raw_mode(0o600),
+        )
+        .map_err(UnpackError::io(name, "create file"))?;
+        let mut out = File::from(fd);
+        self.size += copy(entry, &mut out, &mut self.buffer, name)?;
+        meta.apply_fd(&out, true, name)
     }
 
-    /// Removes whatever is at `name` in `parent`, unless it is a directory and a directory is
-    /// wanted (then its metadata is updated instead).
-    fn clear(
+    /// A directory: created, or kept if one is there; its time is set at the end.
+    fn dir(
         &self,
         parent: &OwnedFd,
-        name: &OsStr,
-        keep_dir: bool,
-        entry: &str,
+        file: &OsStr,
+        meta: &Meta,
+        name: &str,
     ) -> Result<(), UnpackError> {
-        let stat = match rustix::fs::statat(parent, name, AtFlags::SYMLINK_NOFOLLOW) {
-            Ok(stat) => stat,
-            Err(Errno::NOENT) => return Ok(()),
-            Err(e) => return Err(io_err(entry, "inspect existing entry")(e)),
-        };
-        let is_dir = FileType::from_raw_mode(stat.st_mode) == FileType::Directory;
-        if is_dir && keep_dir {
-            return Ok(());
+        let cleared =
+            clear(parent, file, true).map_err(UnpackError::io(name, "replace existing entry"))?;
+        if cleared == Cleared::Free {
+            rustix::fs::mkdirat(parent, file, Mode::from_raw_mode(0o700))
+                .map_err(UnpackError::io(name, "create directory"))?;
         }
-        if !is_dir {
-            return rustix::fs::unlinkat(parent, name, AtFlags::empty())
-                .map_err(io_err(entry, "replace existing entry"));
-        }
-        // A whole tree: remove it through the parent's fd, which is already inside the root.
-        let fd_path = PathBuf::from(format!(
-            "/proc/self/fd/{}",
-            std::os::fd::AsRawFd::as_raw_fd(parent)
-        ))
-        .join(name);
-        std::fs::remove_dir_all(&fd_path).map_err(|source| UnpackError::Io {
-            entry: entry.to_owned(),
-            op: "replace existing directory",
-            source,
-        })
+        let dir = rustix::fs::openat(parent, file, DIR_FLAGS | OFlags::NOFOLLOW, Mode::empty())
+            .map_err(UnpackError::io(name, "open directory"))?;
+        meta.apply_fd(&dir, false, name)
     }
 
-    /// Applies directory times, deepest first.
-    pub fn finish(&mut self) -> Result<(), UnpackError> {
-        let mut times = std::mem::take(&mut self.dir_times);
-        times.sort_by_key(|(p, _)| std::cmp::Reverse(p.components().count()));
-        for (rel, mtime) in times {
-            let name = rel.display().to_string();
-            let Ok(dir) = self.resolve_dir(&rel, &name) else {
-                continue; // replaced by a later entry
-            };
-            rustix::fs::futimens(&dir, &timestamps(mtime))
-                .map_err(io_err(&name, "set directory times"))?;
-        }
-        Ok(())
-    }
-}
-
-/// `SCHILY.xattr.*` PAX records of the entry.
-fn xattrs<R: Read>(
-    entry: &mut tar::Entry<'_, R>,
-    name: &str,
-) -> Result<Vec<(String, Vec<u8>)>, UnpackError> {
-    let Some(extensions) = entry.pax_extensions().map_err(|source| UnpackError::Io {
-        entry: name.to_owned(),
-        op: "read PAX header",
-        source,
-    })?
-    else {
-        return Ok(Vec::new());
-    };
-    let mut out = Vec::new();
-    for ext in extensions.flatten() {
-        if let Ok(key) = ext.key()
-            && let Some(xattr) = key.strip_prefix("SCHILY.xattr.")
+    /// A hard link to an entry already in the layer.
+    fn hard_link(
+        &self,
+        parent: &OwnedFd,
+        file: &OsStr,
+        target: &[u8],
+        name: &str,
+    ) -> Result<(), UnpackError> {
+        let shown = String::from_utf8_lossy(target);
+        let outside =
+            |why: &str| UnpackError::unsafe_path(name, format!("hard link target {shown:?} {why}"));
+        let target_rel = normalise(target).ok_or_else(|| outside("climbs above the layer root"))?;
+        let (target_parent, target_file) =
+            split(&target_rel).ok_or_else(|| outside("is the layer root"))?;
+        let target_dir = self.root.open_dir(target_parent).map_err(|e| match e {
+            Errno::NOENT | Errno::NOTDIR => outside("is not in the layer"),
+            e => UnpackError::io(name, "open hard link target directory")(e),
+        })?;
+        let target_stat = rustix::fs::statat(&target_dir, target_file, AtFlags::SYMLINK_NOFOLLOW)
+            .map_err(|e| match e {
+            Errno::NOENT | Errno::NOTDIR => outside("is not in the layer"),
+            e => UnpackError::io(name, "inspect hard link target")(e),
+        })?;
+        if let Ok(existing) = rustix::fs::statat(parent, file, AtFlags::SYMLINK_NOFOLLOW)
+            && (existing.st_dev, existing.st_ino) == (target_stat.st_dev, target_stat.st_ino)
         {
-            out.push((xattr.to_owned(), ext.value_bytes().to_vec()));
+            return Ok(()); // already this file (a link to itself, or listed twice)
         }
+        replace(parent, file, name)?;
+        rustix::fs::linkat(
+            &target_dir,
+            target_file,
+            parent,
+            file,
+            AtFlags::empty(), // links the target itself, even if it is a symlink
+        )
+        .map_err(UnpackError::io(name, "create hard link"))
     }
-    Ok(out)
+
+    /// Sets directory times (after every entry, since entries inside changed them) and
+    /// returns the bytes of file content written.
+    pub(super) fn finish(self) -> Result<u64, UnpackError> {
+        for (rel, mtime) in &self.dir_times {
+            let Some((parent_rel, file)) = split(rel) else {
+                continue;
+            };
+            let name = rel.to_string_lossy();
+            let dir = self.root.open_dir(parent_rel).and_then(|parent| {
+                rustix::fs::openat(&parent, file, DIR_FLAGS | OFlags::NOFOLLOW, Mode::empty())
+            });
+            let dir = match dir {
+                Ok(dir) => dir,
+                // Replaced by a later entry.
+                Err(Errno::NOENT | Errno::NOTDIR | Errno::LOOP) => continue,
+                Err(e) => return Err(UnpackError::io(&name, "open directory")(e)),
+            };
+            rustix::fs::futimens(&dir, &times(*mtime))
+                .map_err(UnpackError::io(&name, "set directory times"))?;
+        }
+        Ok(self.size)
+    }
 }
 
-/// Copies with a reused buffer; returns the bytes copied.
-fn copy(from: &mut impl Read, to: &mut File, buffer: &mut [u8]) -> io::Result<u64> {
-    use std::io::Write;
+/// Frees `file` in `parent` for a non-directory entry.
+fn replace(parent: impl AsFd, file: &OsStr, name: &str) -> Result<(), UnpackError> {
+    clear(parent, file, false)
+        .map(drop)
+        .map_err(UnpackError::io(name, "replace existing entry"))
+}
+
+/// The link target of a symlink or hard link entry.
+fn link_target<R: Read>(entry: &tar::Entry<'_, R>, name: &str) -> Result<Vec<u8>, UnpackError> {
+    match entry.link_name_bytes() {
+        Some(target) if !target.is_empty() => Ok(target.into_owned()),
+        _ => Err(UnpackError::header(name, "link without a target")),
+    }
+}
+
+/// Copies the entry's content through `buffer`; returns the bytes copied. Read failures are
+/// the archive's, write failures the file system's.
+fn copy(
+    from: &mut impl Read,
+    to: &mut File,
+    buffer: &mut [u8],
+    name: &str,
+) -> Result<u64, UnpackError> {
     let mut total = 0u64;
     loop {
         let n = match from.read(buffer) {
             Ok(0) => return Ok(total),
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
+            Err(e) => return Err(UnpackError::tar(Some(name))(e)),
         };
-        to.write_all(&buffer[..n])?;
+        let chunk = buffer.get(..n).unwrap_or_default();
+        to.write_all(chunk)
+            .map_err(UnpackError::io(name, "write file"))?;
         total += n as u64;
     }
 }

@@ -4,31 +4,27 @@ use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Component, Path, PathBuf};
 
-use super::UnpackError;
-
-/// The entry path relative to the layer root: a leading `/` and `.` components are dropped,
-/// `..` climbs only within the path. Empty means the root itself.
-pub fn normalise(raw: &[u8]) -> Result<PathBuf, UnpackError> {
+/// The path relative to the layer root: a leading `/` and `.` components are dropped, `..`
+/// climbs only within the path. Empty means the root itself; `None` means it climbs above.
+pub(super) fn normalise(raw: &[u8]) -> Option<PathBuf> {
     let mut out = PathBuf::new();
     for component in Path::new(OsStr::from_bytes(raw)).components() {
         match component {
             Component::RootDir | Component::CurDir | Component::Prefix(_) => {}
             Component::ParentDir => {
                 if !out.pop() {
-                    return Err(UnpackError::UnsafePath {
-                        entry: String::from_utf8_lossy(raw).into_owned(),
-                        reason: "it climbs above the layer root with ..".into(),
-                    });
+                    return None;
                 }
             }
             Component::Normal(part) => out.push(part),
         }
     }
-    Ok(out)
+    Some(out)
 }
 
-/// Splits a normalised path into its parent (maybe empty) and final name.
-pub fn split(path: &Path) -> Option<(&Path, &OsStr)> {
+/// Splits a normalised path into its parent (maybe empty: the root) and its final name, a
+/// plain component (never `.` or `..`). `None` for the root itself.
+pub(super) fn split(path: &Path) -> Option<(&Path, &OsStr)> {
     Some((path.parent().unwrap_or(Path::new("")), path.file_name()?))
 }
 
@@ -38,11 +34,29 @@ mod tests {
 
     #[test]
     fn normalises_and_refuses_escapes() {
-        assert_eq!(normalise(b"/abs/file").unwrap(), Path::new("abs/file"));
-        assert_eq!(normalise(b"./a/./b/").unwrap(), Path::new("a/b"));
-        assert_eq!(normalise(b"a/../b").unwrap(), Path::new("b"));
-        assert_eq!(normalise(b"./").unwrap(), Path::new(""));
-        assert!(normalise(b"../escape").is_err());
-        assert!(normalise(b"a/../../escape").is_err());
+        let n = |raw: &[u8]| normalise(raw).map(|p| p.to_string_lossy().into_owned());
+        assert_eq!(n(b"/abs/file").as_deref(), Some("abs/file"));
+        assert_eq!(n(b"//abs//file").as_deref(), Some("abs/file"));
+        assert_eq!(n(b"./a/./b/").as_deref(), Some("a/b"));
+        assert_eq!(n(b"a/../b").as_deref(), Some("b"));
+        assert_eq!(n(b"./").as_deref(), Some(""));
+        assert_eq!(n(b"/").as_deref(), Some(""));
+        assert_eq!(n(b"...").as_deref(), Some("..."));
+        assert_eq!(n(b"../escape"), None);
+        assert_eq!(n(b"a/../../escape"), None);
+        assert_eq!(n(b"/../escape"), None);
+    }
+
+    #[test]
+    fn splits_into_parent_and_name() {
+        assert_eq!(
+            split(Path::new("a/b/c")),
+            Some((Path::new("a/b"), OsStr::new("c")))
+        );
+        assert_eq!(
+            split(Path::new("c")),
+            Some((Path::new(""), OsStr::new("c")))
+        );
+        assert_eq!(split(Path::new("")), None);
     }
 }
