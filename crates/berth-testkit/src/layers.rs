@@ -1,6 +1,9 @@
-//! Layer tarballs built in memory from the host's busybox.
+//! Layer tarballs built in memory: the base layer from the host's busybox, whiteout layers
+//! and layers of pseudo-random data.
 
-use std::path::Path;
+use std::collections::VecDeque;
+use std::ffi::OsString;
+use std::path::{Component, Path, PathBuf};
 use std::sync::OnceLock;
 
 use sha2::{Digest, Sha256};
@@ -26,6 +29,7 @@ impl Layer {
 /// Fixed mtime so that layers, and so image IDs, are reproducible.
 const MTIME: u64 = 1_700_000_000;
 
+/// The busybox applets linked in `/bin`.
 const APPLETS: &[&str] = &[
     "sh", "ash", "sleep", "echo", "cat", "ls", "id", "true", "false", "env", "ps", "kill", "mkdir",
     "rm", "touch", "grep", "head", "tail", "wc", "hostname", "ip", "ping", "nc", "wget", "date",
@@ -68,13 +72,19 @@ fn symlink(b: &mut tar::Builder<Vec<u8>>, path: &str, target: &str) {
     b.append(&h, std::io::empty()).expect("append symlink");
 }
 
-/// The shared libraries `ldd` lists for a binary, as absolute paths.
+/// The shared libraries `ldd` lists for a binary (the dynamic loader included), as absolute
+/// paths. None for a static binary.
 fn shared_libraries(binary: &str) -> Vec<String> {
     let out = std::process::Command::new("ldd")
         .arg(binary)
         .output()
-        .expect("run ldd");
-    String::from_utf8_lossy(&out.stdout)
+        .expect("run ldd (Debian package libc-bin)");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        !stdout.contains("not found"),
+        "ldd {binary}: a library is missing:\n{stdout}"
+    );
+    stdout
         .lines()
         .filter_map(|line| {
             let line = line.trim();
@@ -87,9 +97,106 @@ fn shared_libraries(binary: &str) -> Vec<String> {
         .collect()
 }
 
-/// The base layer: busybox with its libraries, applet links, `/etc/passwd` and
-/// `/etc/group` (users root and app(1000), groups root, app(1000), extra(3000) with app).
-/// Built once per process.
+/// Copies host paths into a layer as the host has them: every symlink met on the way (such as
+/// Debian's `lib -> usr/lib` or `/lib64/ld-linux-x86-64.so.2 -> /lib/...`) becomes the same
+/// symlink, directories and the regular file at the end are stored at their real paths.
+struct HostCopy<'a> {
+    tar: &'a mut tar::Builder<Vec<u8>>,
+    done: std::collections::BTreeSet<PathBuf>,
+}
+
+impl HostCopy<'_> {
+    fn copy(&mut self, path: &str) {
+        use std::os::unix::fs::PermissionsExt;
+        let mut resolved = PathBuf::from("/");
+        let mut pending = VecDeque::new();
+        push_front(&mut pending, Path::new(path));
+        let mut links = 0;
+        while let Some(step) = pending.pop_front() {
+            let name = match step {
+                Step::Root => {
+                    resolved = PathBuf::from("/");
+                    continue;
+                }
+                Step::Parent => {
+                    resolved.pop();
+                    continue;
+                }
+                Step::Name(name) => name,
+            };
+            let host = resolved.join(name);
+            let rel = host
+                .strip_prefix("/")
+                .expect("an absolute path")
+                .to_path_buf();
+            let meta = std::fs::symlink_metadata(&host)
+                .unwrap_or_else(|e| panic!("stat {}: {e}", host.display()));
+            let mode = meta.permissions().mode() & 0o7777;
+            if meta.file_type().is_symlink() {
+                links += 1;
+                assert!(links < 40, "{path}: too many symlinks");
+                let target = std::fs::read_link(&host)
+                    .unwrap_or_else(|e| panic!("readlink {}: {e}", host.display()));
+                if self.done.insert(rel.clone()) {
+                    symlink(self.tar, &rel.to_string_lossy(), &target.to_string_lossy());
+                }
+                push_front(&mut pending, &target);
+                continue;
+            }
+            if self.done.insert(rel.clone()) {
+                let rel = rel.to_string_lossy();
+                if meta.is_dir() {
+                    dir(self.tar, &rel, mode);
+                } else if meta.is_file() {
+                    let data = std::fs::read(&host)
+                        .unwrap_or_else(|e| panic!("read {}: {e}", host.display()));
+                    file(self.tar, &rel, mode, &data);
+                } else {
+                    panic!("{}: neither file, directory nor symlink", host.display());
+                }
+            }
+            resolved = host;
+        }
+    }
+}
+
+/// One step of path resolution.
+enum Step {
+    Root,
+    Parent,
+    Name(OsString),
+}
+
+/// Puts the components of `path` in front of `pending`, in order.
+fn push_front(pending: &mut VecDeque<Step>, path: &Path) {
+    let steps: Vec<Step> = path
+        .components()
+        .filter_map(|c| match c {
+            Component::RootDir => Some(Step::Root),
+            Component::ParentDir => Some(Step::Parent),
+            Component::Normal(n) => Some(Step::Name(n.to_os_string())),
+            Component::CurDir | Component::Prefix(_) => None,
+        })
+        .collect();
+    for step in steps.into_iter().rev() {
+        pending.push_front(step);
+    }
+}
+
+/// The base layer, built once per process from the host:
+///
+/// - `/bin/busybox` and applet symlinks to it (`sh`, `sleep`, `echo`, `cat`, `ls`, `id`,
+///   `true`, … see `APPLETS`);
+/// - the shared libraries `ldd /bin/busybox` names, the dynamic loader included, laid out as
+///   on the host: on Debian 12, real files under `usr/lib/x86_64-linux-gnu/`, symlinks `lib ->
+///   usr/lib`, `lib64 -> usr/lib64` and `usr/lib64/ld-linux-x86-64.so.2 -> /lib/…` (absolute);
+/// - directories `etc`, `tmp` (1777), `proc`, `sys`, `dev`, `root` (700), `home/app` (owned by
+///   1000:1000), `var`;
+/// - `/etc/passwd` (root 0, `app:x:1000:1000::/home/app:/bin/sh`) and `/etc/group` (`root:x:0:`,
+///   `app:x:1000:`, `extra:x:3000:app`).
+///
+/// Entries are owned by root unless said otherwise, with a fixed mtime: the diff ID only
+/// changes with the host's busybox and libraries.
 pub fn busybox_layer() -> Layer {
     static LAYER: OnceLock<Layer> = OnceLock::new();
     LAYER
@@ -113,19 +220,12 @@ pub fn busybox_layer() -> Layer {
             ] {
                 dir(&mut b, d, mode);
             }
-            let mut made = std::collections::BTreeSet::new();
+            let mut libs = HostCopy {
+                tar: &mut b,
+                done: Default::default(),
+            };
             for lib in shared_libraries(busybox) {
-                let rel = lib.trim_start_matches('/');
-                let mut prefix = String::new();
-                for part in Path::new(rel).parent().into_iter().flat_map(|p| p.iter()) {
-                    prefix.push_str(&part.to_string_lossy());
-                    if made.insert(prefix.clone()) {
-                        dir(&mut b, &prefix, 0o755);
-                    }
-                    prefix.push('/');
-                }
-                let data = std::fs::read(&lib).unwrap_or_else(|e| panic!("read {lib}: {e}"));
-                file(&mut b, rel, 0o755, &data);
+                libs.copy(&lib);
             }
             let data = std::fs::read(busybox).expect("read busybox");
             file(&mut b, "bin/busybox", 0o755, &data);
@@ -144,7 +244,11 @@ pub fn busybox_layer() -> Layer {
                 0o644,
                 b"root:x:0:\napp:x:1000:\nextra:x:3000:app\n",
             );
-            dir(&mut b, "home/app", 0o755);
+            let mut home = header("home/app", EntryType::Directory, 0o755, 0);
+            home.set_uid(1000);
+            home.set_gid(1000);
+            home.set_cksum();
+            b.append(&home, std::io::empty()).expect("append home/app");
             Layer::from_builder(b)
         })
         .clone()

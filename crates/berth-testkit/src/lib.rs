@@ -1,24 +1,31 @@
 //! Test fixtures shared by berth's integration tests and benchmarks.
 //!
-//! - [`Registry`]: Debian's `docker-registry` on a free loopback port with a temp storage
-//!   dir, optionally behind htpasswd basic auth. Killed when dropped.
-//! - [`images`]: small OCI images built from Debian's busybox (gzip, zstd, plain and Docker
-//!   schema 2 variants, a multi-layer image with whiteouts, a multi-arch index, a ~50 MB image
-//!   for benchmarks), pushed with `oci-client`.
-//!
+//! - [`Registry`]: Debian's `docker-registry` (distribution 2.8) on a free loopback port with
+//!   a temp storage dir, optionally behind htpasswd basic auth. Killed when dropped, and by
+//!   the kernel if the test process dies first.
+//! - [`images`]: OCI images built in memory from the host's busybox (gzip, zstd, plain and
+//!   Docker schema 2 variants, a multi-layer image with whiteouts, a multi-arch index, a
+//!   ~50 MB image for benchmarks), with exact digests; pushed with `oci-client` or written
+//!   as an OCI layout.
+//! - [`layers`]: the layer tarballs themselves.
 //! - [`TestNetwork`]: a CNI network of the test's own (bridge, /24, lease dir).
 //! - [`busybox_bundle`]: an OCI bundle with a busybox rootfs.
 //!
-//! Nothing here reaches beyond loopback.
+//! Nothing here reaches beyond loopback: the registry listens on 127.0.0.1 only, and
+//! [`images::client`] ignores proxy settings and refuses any other host.
 
 mod bundle;
 pub mod images;
-mod layers;
+pub mod layers;
 mod network;
 mod registry;
 
 pub use bundle::busybox_bundle;
-pub use images::{PushedImage, PushedIndex, TestImages, push_all, push_all_with_auth, push_big};
+pub use images::{
+    BuiltImage, BuiltIndex, Flavour, PushedImage, PushedIndex, TestImages, big_image, build_image,
+    build_index, busybox_image, client, layered_image, multi_arch_index, push_all,
+    push_all_with_auth, push_big, push_image, push_index,
+};
 pub use layers::{Layer, busybox_layer, random_layer, whiteout_layers};
 pub use network::TestNetwork;
 pub use registry::Registry;
