@@ -68,6 +68,25 @@ pub enum Error {
         /// The cause.
         reason: String,
     },
+    /// A step of a container operation failed.
+    #[error("container {id}: {step}: {reason}")]
+    Container {
+        /// The container.
+        id: String,
+        /// What was being done.
+        step: &'static str,
+        /// The cause.
+        reason: String,
+    },
+    /// The object is in the wrong state for the request.
+    #[error("{0}")]
+    FailedPrecondition(String),
+    /// A named object (an image, a sandbox) does not exist.
+    #[error("{0}")]
+    NotFound(String),
+    /// The request's deadline passed.
+    #[error("{0}")]
+    DeadlineExceeded(String),
     /// RemovePodSandbox while the pod's network namespace is still pinned.
     #[error("sandbox {id}: network namespace {path} is not fully closed; stop the sandbox again")]
     NetnsNotClosed {
@@ -97,7 +116,10 @@ impl Error {
             Error::InvalidPodCidr { .. }
             | Error::InvalidRequest(_)
             | Error::UnknownHandler { .. } => ErrorKind::InvalidArgument,
-            Error::Sandbox { .. } => ErrorKind::Internal,
+            Error::Sandbox { .. } | Error::Container { .. } => ErrorKind::Internal,
+            Error::FailedPrecondition(_) => ErrorKind::FailedPrecondition,
+            Error::NotFound(_) => ErrorKind::NotFound,
+            Error::DeadlineExceeded(_) => ErrorKind::DeadlineExceeded,
             Error::NetnsNotClosed { .. } => ErrorKind::FailedPrecondition,
             Error::Image(e) => match e.kind() {
                 ImageErrorKind::InvalidArgument => ErrorKind::InvalidArgument,

@@ -11,6 +11,8 @@ mod clock;
 pub mod container;
 mod error;
 pub mod image;
+mod locks;
+mod monitor;
 mod podcidr;
 mod recovery;
 pub mod runtime;
@@ -30,8 +32,8 @@ pub use runtime::{Condition, RuntimeInfo, RuntimeStatus, VersionInfo};
 pub struct Domain {
     /// Version, conditions, runtime configuration.
     pub runtime: RuntimeInfo,
-    /// Containers (listing today).
-    pub containers: container::ContainerService,
+    /// Containers.
+    pub containers: Arc<container::ContainerService>,
     /// Pod sandboxes.
     pub sandboxes: sandbox::SandboxService,
     /// Images: pull, status, list, remove, usage.
@@ -56,15 +58,26 @@ impl Domain {
             reason: e.to_string(),
         })??;
         let images = image::ImageService::start(&config, store.clone()).await?;
-        let containers = container::ContainerService::new(store.clone());
         let runtime = RuntimeInfo::start(config.clone(), store.clone()).await?;
         let indexes = Arc::new(std::sync::Mutex::new(indexes));
+        let pod_locks = Arc::new(locks::KeyedLocks::default());
+        let containers = Arc::new(container::ContainerService::new(
+            config.clone(),
+            store.clone(),
+            indexes.clone(),
+            images.store().clone(),
+            runtime.handlers().clone(),
+            runtime.cgroup_driver(),
+            pod_locks.clone(),
+        )?);
         let sandboxes = sandbox::SandboxService::new(
             config,
             store,
             indexes.clone(),
             runtime.handlers().clone(),
             runtime.cgroup_driver(),
+            pod_locks,
+            containers.clone(),
         );
         Ok(Self {
             runtime,
@@ -74,4 +87,35 @@ impl Domain {
             indexes,
         })
     }
+}
+
+/// Runs blocking work (store, file system, helper processes) off the async threads.
+pub(crate) async fn blocking<T: Send + 'static>(
+    what: &'static str,
+    f: impl FnOnce() -> Result<T, Error> + Send + 'static,
+) -> Result<T, Error> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| Error::Task {
+            what,
+            reason: e.to_string(),
+        })?
+}
+
+/// Reads one record off the async threads.
+pub(crate) async fn load_record<R: berth_store::Record + Send + 'static>(
+    store: &Arc<Store>,
+    id: &str,
+) -> Result<Option<R>, Error> {
+    let (store, id) = (store.clone(), id.to_owned());
+    blocking("reading a record", move || Ok(store.get::<R>(&id)?)).await
+}
+
+/// Writes one record off the async threads.
+pub(crate) async fn save_record<R: berth_store::Record + Clone + Send + 'static>(
+    store: &Arc<Store>,
+    record: &R,
+) -> Result<(), Error> {
+    let (store, record) = (store.clone(), record.clone());
+    blocking("writing a record", move || Ok(store.put(&record)?)).await
 }

@@ -1,4 +1,7 @@
-//! Starting and talking to the infra process's monitor.
+//! Starting and talking to `berth-monitor`, the per-container helper that holds a
+//! container's stdio, reaps it and records its exit (infra processes and containers alike).
+//! Blocking calls (run them off the async threads) bounded by timeouts, so a hung monitor
+//! never hangs berthd.
 
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::UnixStream;
@@ -10,25 +13,47 @@ use berth_monitor::{EXIT_FILE, Exit, Request, Response, SOCKET_FILE, Status};
 /// Deadline of one request to a monitor (a hung monitor never hangs berthd).
 const MONITOR_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Starts a monitor that creates the infra container; returns the infra PID.
-pub fn spawn(
-    monitor: &Path,
-    id: &str,
-    bundle: &Path,
-    runtime: &Path,
-    runtime_root: &Path,
-    state: &Path,
-) -> Result<i32, String> {
-    let out = std::process::Command::new(monitor)
-        .args(["--id", id])
+/// What a monitor is started for.
+pub struct Launch<'a> {
+    /// The `berth-monitor` binary.
+    pub monitor: &'a Path,
+    /// The OCI container ID.
+    pub id: &'a str,
+    /// The OCI bundle.
+    pub bundle: &'a Path,
+    /// The OCI runtime binary.
+    pub runtime: &'a Path,
+    /// The runtime's `--root`.
+    pub runtime_root: &'a Path,
+    /// The monitor's directory (socket, exit file, runtime logs).
+    pub state: &'a Path,
+    /// The CRI log file, if any.
+    pub log_path: Option<&'a Path>,
+    /// The container has a terminal.
+    pub tty: bool,
+}
+
+/// Starts a monitor that creates the container; returns the container init's PID.
+pub fn spawn(launch: &Launch<'_>) -> Result<i32, String> {
+    let mut command = std::process::Command::new(launch.monitor);
+    command
+        .args(["--id", launch.id])
         .arg("--bundle")
-        .arg(bundle)
+        .arg(launch.bundle)
         .arg("--runtime")
-        .arg(runtime)
+        .arg(launch.runtime)
         .arg("--runtime-root")
-        .arg(runtime_root)
+        .arg(launch.runtime_root)
         .arg("--state-dir")
-        .arg(state)
+        .arg(launch.state);
+    if let Some(log) = launch.log_path {
+        command.arg("--log-path").arg(log);
+    }
+    if launch.tty {
+        command.args(["--tty", "true"]);
+    }
+    let monitor = launch.monitor;
+    let out = command
         .stdin(std::process::Stdio::null())
         .output()
         .map_err(|e| format!("cannot run {}: {e}", monitor.display()))?;
@@ -65,19 +90,19 @@ pub fn ask(state: &Path, request: &Request, timeout: Duration) -> Result<Status,
     }
 }
 
-/// Starts the infra container.
+/// Starts the created container.
 pub fn start(state: &Path) -> Result<Status, String> {
     ask(state, &Request::Start, MONITOR_TIMEOUT)
 }
 
-/// The recorded exit, if the infra has exited (from the exit file, which outlives the
+/// The recorded exit, if the container has exited (from the exit file, which outlives the
 /// monitor).
 pub fn exit(state: &Path) -> Option<Exit> {
     let bytes = std::fs::read(state.join(EXIT_FILE)).ok()?;
     serde_json::from_slice(&bytes).ok()
 }
 
-/// Whether the infra process still runs: the monitor says so, or (monitor gone) the PID
+/// Whether the container init still runs: the monitor says so, or (monitor gone) the PID
 /// exists and no exit was recorded.
 pub fn alive(state: &Path, pid: i32) -> bool {
     if exit(state).is_some() {
@@ -90,7 +115,7 @@ pub fn alive(state: &Path, pid: i32) -> bool {
     }
 }
 
-/// Waits (bounded) until the infra's exit is recorded.
+/// Waits (bounded) until the container's exit is recorded.
 pub fn wait_exit(state: &Path, timeout: Duration) -> Option<Exit> {
     if let Some(exit) = exit(state) {
         return Some(exit);
@@ -111,4 +136,36 @@ pub fn wait_monitor_gone(state: &Path, timeout: Duration) -> bool {
         std::thread::sleep(Duration::from_millis(10));
     }
     true
+}
+
+/// One request to the monitor in `state`, from async code. No deadline of its own: the
+/// caller bounds it (a `Wait` blocks until the container exits).
+pub async fn ask_async(state: &Path, request: &Request) -> Result<Status, String> {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
+    let socket = state.join(SOCKET_FILE);
+    let conn = tokio::net::UnixStream::connect(&socket)
+        .await
+        .map_err(|e| format!("monitor {}: {e}", socket.display()))?;
+    let (read, mut write) = conn.into_split();
+    let mut line = serde_json::to_vec(request).map_err(|e| e.to_string())?;
+    line.push(b'\n');
+    write
+        .write_all(&line)
+        .await
+        .map_err(|e| format!("monitor {}: {e}", socket.display()))?;
+    let mut answer = String::new();
+    tokio::io::BufReader::new(read)
+        .read_line(&mut answer)
+        .await
+        .map_err(|e| format!("monitor {} did not answer: {e}", socket.display()))?;
+    if answer.is_empty() {
+        return Err(format!(
+            "monitor {} closed the connection",
+            socket.display()
+        ));
+    }
+    match serde_json::from_str(&answer).map_err(|e| format!("monitor answer: {e}"))? {
+        Response::Ok { status } => Ok(status),
+        Response::Error { message } => Err(message),
+    }
 }

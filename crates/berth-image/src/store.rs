@@ -337,6 +337,32 @@ impl ImageStore {
         Ok(removed_count)
     }
 
+    /// Deletes those of `chains` that no image names and nothing leases: the layers of a
+    /// container that outlived its image's removal go when the container goes.
+    pub async fn collect_layers(&self, chains: &[String]) -> Result<usize, ImageError> {
+        let _guard = self.commit.lock().await;
+        let used: HashSet<String> = self
+            .catalog()
+            .all()
+            .flat_map(|i| i.chain_ids.iter().cloned())
+            .collect();
+        let mut removed = 0;
+        for chain in chains {
+            if !used.contains(chain) && !self.leases.contains(chain) && self.pull.layers.has(chain)
+            {
+                self.pull.layers.remove(chain)?;
+                removed += 1;
+            }
+        }
+        Ok(removed)
+    }
+
+    /// A new lease: what it names is kept from garbage collection until it is dropped
+    /// (pulls lease what they write; containers lease their image's layers).
+    pub fn lease(&self) -> crate::Leases {
+        self.leases.lease()
+    }
+
     /// The directory of an unpacked layer (an overlayfs lower dir).
     pub fn layer_path(&self, chain_id: &str) -> PathBuf {
         self.pull.layers.path(chain_id)

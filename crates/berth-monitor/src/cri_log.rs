@@ -54,7 +54,9 @@ impl LineSplitter {
             let rest = &self.pending[start..];
             match rest.iter().position(|&b| b == b'\n') {
                 Some(n) if n <= MAX_LINE => {
-                    record(out, self.stream, 'F', &rest[..n])?;
+                    // A terminal ends lines with CR LF; the record keeps the text only.
+                    let text = rest[..n].strip_suffix(b"\r").unwrap_or(&rest[..n]);
+                    record(out, self.stream, 'F', text)?;
                     start += n + 1;
                 }
                 _ if rest.len() > MAX_LINE => {
@@ -111,7 +113,7 @@ mod tests {
         s.feed(b"lo\nworld\n", &mut out).unwrap();
         let long = vec![b'x'; MAX_LINE * 2 + 10];
         s.feed(&long, &mut out).unwrap();
-        s.feed(b"\ntail", &mut out).unwrap();
+        s.feed(b"\ncr\r\ntail", &mut out).unwrap();
         s.finish(&mut out).unwrap();
         let text = String::from_utf8(out).unwrap();
         let records: Vec<(&str, &str, usize)> = text
@@ -132,6 +134,7 @@ mod tests {
                 ("stdout", "P", MAX_LINE),
                 ("stdout", "P", MAX_LINE),
                 ("stdout", "F", 10),
+                ("stdout", "F", 2),
                 ("stdout", "F", 4),
             ]
         );

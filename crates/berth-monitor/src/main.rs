@@ -1,7 +1,11 @@
 //! The `berth-monitor` process. See the library docs for what it does and why.
 //!
 //! Usage: `berth-monitor --id ID --bundle DIR --runtime BIN --runtime-root DIR
-//!         --state-dir DIR [--log-path FILE]`
+//!         --state-dir DIR [--log-path FILE] [--tty true]`
+//!
+//! With `--tty true` the container gets a terminal: the runtime passes the pty's master over
+//! a console socket in the state dir, and the monitor logs what the terminal prints as
+//! `stdout` (a terminal has one output stream).
 //!
 //! It forks at once: the first process waits until the container is created (or failed)
 //! and exits 0 (or 1 with the runtime's error on stderr), so the caller learns the outcome
@@ -23,6 +27,8 @@ use berth_monitor::{EXIT_FILE, Exit, Request, Response, SOCKET_FILE, Status};
 /// How often the reaper checks that the container still exists, in case an exit
 /// notification was lost.
 const LIVENESS_INTERVAL_MS: i32 = 1000;
+/// How long the output may keep draining after the container exited.
+const DRAIN_LIMIT: Duration = Duration::from_secs(2);
 
 struct Args {
     id: String,
@@ -31,6 +37,7 @@ struct Args {
     runtime_root: PathBuf,
     state_dir: PathBuf,
     log_path: Option<PathBuf>,
+    tty: bool,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -48,6 +55,7 @@ fn parse_args() -> Result<Args, String> {
         runtime_root: take("--runtime-root")?.into(),
         state_dir: take("--state-dir")?.into(),
         log_path: take("--log-path").ok().map(PathBuf::from),
+        tty: take("--tty").is_ok_and(|v| v == "true"),
     })
 }
 
@@ -102,6 +110,57 @@ fn pipe() -> std::io::Result<(OwnedFd, OwnedFd)> {
     Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
 }
 
+/// Accepts the runtime's connection on the console socket and takes the one fd it sends
+/// (SCM_RIGHTS), waiting at most a few seconds.
+fn receive_fd(listener: &UnixListener) -> std::io::Result<OwnedFd> {
+    listener.set_nonblocking(true)?;
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    let conn = loop {
+        match listener.accept() {
+            Ok((conn, _)) => break conn,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                if std::time::Instant::now() > deadline {
+                    return Err(std::io::Error::other("the runtime sent no terminal"));
+                }
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            Err(e) => return Err(e),
+        }
+    };
+    conn.set_nonblocking(false)?;
+    conn.set_read_timeout(Some(Duration::from_secs(5)))?;
+    let mut data = [0u8; 4096];
+    let mut iov = libc::iovec {
+        iov_base: data.as_mut_ptr().cast(),
+        iov_len: data.len(),
+    };
+    // Room for one control message carrying one fd, aligned for cmsghdr.
+    let mut control = [0u64; 8];
+    // SAFETY: an all-zero msghdr is valid; the pointers set below outlive the call.
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_iov = &mut iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control.as_mut_ptr().cast();
+    msg.msg_controllen = std::mem::size_of_val(&control);
+    // SAFETY: a valid socket and a msghdr whose buffers are live.
+    let n = unsafe { libc::recvmsg(conn.as_raw_fd(), &mut msg, libc::MSG_CMSG_CLOEXEC) };
+    if n < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: walking the control messages the kernel wrote into `control`.
+    unsafe {
+        let mut cmsg = libc::CMSG_FIRSTHDR(&msg);
+        while !cmsg.is_null() {
+            if (*cmsg).cmsg_level == libc::SOL_SOCKET && (*cmsg).cmsg_type == libc::SCM_RIGHTS {
+                let fd = std::ptr::read_unaligned(libc::CMSG_DATA(cmsg).cast::<i32>());
+                return Ok(OwnedFd::from_raw_fd(fd));
+            }
+            cmsg = libc::CMSG_NXTHDR(&msg, cmsg);
+        }
+    }
+    Err(std::io::Error::other("the runtime's message carried no fd"))
+}
+
 fn now_ns() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -112,7 +171,10 @@ fn now_ns() -> i64 {
 struct Inner {
     status: Status,
     log: Option<File>,
+    /// Output streams that reached their end.
     drained: usize,
+    /// Output streams there are (2 with pipes, 1 with a terminal).
+    streams: usize,
 }
 
 struct Shared {
@@ -188,9 +250,16 @@ fn run(args: Args, mut ready: File) -> Result<(), String> {
         Some(p) => Some(open_log(p).map_err(|e| format!("log {}: {e}", p.display()))?),
         None => None,
     };
-    let (out_r, out_w) = pipe().map_err(|e| e.to_string())?;
-    let (err_r, err_w) = pipe().map_err(|e| e.to_string())?;
     let pid_file = args.state_dir.join("pid");
+    let streams = if args.tty { 1 } else { 2 };
+    let console = if args.tty {
+        let path = args.state_dir.join("console.sock");
+        let _ = std::fs::remove_file(&path);
+        let listener = UnixListener::bind(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        Some((path, listener))
+    } else {
+        None
+    };
     let shared = Arc::new(Shared {
         args,
         inner: Mutex::new(Inner {
@@ -201,16 +270,19 @@ fn run(args: Args, mut ready: File) -> Result<(), String> {
             },
             log,
             drained: 0,
+            streams,
         }),
         changed: Condvar::new(),
         runtime_busy: Mutex::new(()),
     });
-    // The container init inherits these as its stdout and stderr. std clears CLOEXEC on the
-    // fds it installs as stdio of the child.
+    // Without a terminal the container init inherits the pipes' write ends as its stdout and
+    // stderr (std clears CLOEXEC on the fds it installs as a child's stdio).
+    let mut outputs = Vec::new();
     let created = {
         let a = &shared.args;
         let log = a.state_dir.join("runtime-create.log");
-        Command::new(&a.runtime)
+        let mut command = Command::new(&a.runtime);
+        command
             .arg("--root")
             .arg(&a.runtime_root)
             .arg("--log")
@@ -219,10 +291,27 @@ fn run(args: Args, mut ready: File) -> Result<(), String> {
             .arg(&a.bundle)
             .arg("--pid-file")
             .arg(&pid_file)
+            .stdin(Stdio::null());
+        match &console {
+            Some((path, _)) => {
+                command
+                    .arg("--console-socket")
+                    .arg(path)
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null());
+            }
+            None => {
+                let (out_r, out_w) = pipe().map_err(|e| e.to_string())?;
+                let (err_r, err_w) = pipe().map_err(|e| e.to_string())?;
+                outputs.push((out_r, "stdout"));
+                outputs.push((err_r, "stderr"));
+                command
+                    .stdout(Stdio::from(out_w))
+                    .stderr(Stdio::from(err_w));
+            }
+        }
+        command
             .arg(&a.id)
-            .stdin(Stdio::null())
-            .stdout(Stdio::from(out_w))
-            .stderr(Stdio::from(err_w))
             .status()
             .map_err(|e| format!("cannot run {}: {e}", a.runtime.display()))
             .and_then(|s| {
@@ -238,16 +327,21 @@ fn run(args: Args, mut ready: File) -> Result<(), String> {
                 }
             })
     };
+    // With a terminal, the runtime has sent the pty master over the console socket.
+    let created = created.and_then(|()| match &console {
+        Some((path, listener)) => {
+            let master = receive_fd(listener).map_err(|e| format!("console socket: {e}"));
+            let _ = std::fs::remove_file(path);
+            master.map(|fd| outputs.push((fd, "stdout")))
+        }
+        None => Ok(()),
+    });
     if let Err(e) = created {
+        let _ = shared.runtime("delete", &["--force"]);
         let _ = write!(ready, "{e}");
         std::process::exit(1);
     }
-    match serve_created(
-        &shared,
-        &pid_file,
-        ready,
-        [(out_r, "stdout"), (err_r, "stderr")],
-    ) {
+    match serve_created(&shared, &pid_file, ready, outputs) {
         Ok(()) => Ok(()),
         Err(e) => {
             // Created but unusable: never leave the container behind.
@@ -262,7 +356,7 @@ fn serve_created(
     shared: &Arc<Shared>,
     pid_file: &Path,
     mut ready: File,
-    outputs: [(OwnedFd, &'static str); 2],
+    outputs: Vec<(OwnedFd, &'static str)>,
 ) -> Result<(), String> {
     let pid: i32 = std::fs::read_to_string(pid_file)
         .ok()
@@ -368,25 +462,28 @@ fn reap(pid: i32, shared: &Shared) {
         }
         sweep_orphans(shared);
     };
-    if let Err(e) = write_exit(&shared.args.state_dir, &exit) {
-        // Without the file a restarted berthd would not know the exit; keep serving it live.
-        let _ = e;
-    }
+    // Let the output drain (bounded: an orphan may hold the pipes open) so that whoever
+    // learns of the exit finds the whole log written.
     let mut inner = shared.inner.lock().expect("state");
-    inner.status.exit = Some(exit);
-    shared.changed.notify_all();
-    // Wait (bounded) for both streams to drain, then give waiters a moment and leave.
-    let deadline = std::time::Instant::now() + Duration::from_secs(5);
-    while inner.drained < 2 && std::time::Instant::now() < deadline {
+    let deadline = std::time::Instant::now() + DRAIN_LIMIT;
+    while inner.drained < inner.streams && std::time::Instant::now() < deadline {
         inner = shared
             .changed
-            .wait_timeout(inner, Duration::from_millis(100))
+            .wait_timeout(inner, Duration::from_millis(20))
             .expect("state")
             .0;
     }
     if let Some(log) = inner.log.as_mut() {
         let _ = log.sync_data();
     }
+    // The exit is durable before anyone is told of it.
+    if let Err(e) = write_exit(&shared.args.state_dir, &exit) {
+        // Without the file a restarted berthd would not know the exit; it is still served
+        // live to waiters below.
+        let _ = e;
+    }
+    inner.status.exit = Some(exit);
+    shared.changed.notify_all();
     drop(inner);
     sweep_orphans(shared);
     // Let answers to waiters leave, then go; the socket disappears just before the process

@@ -145,6 +145,39 @@ impl Runtime {
         cmd
     }
 
+    /// A ready `exec` command running the process described in `process_json` (an OCI
+    /// `process` object) in the container; the caller gives it stdio and a deadline.
+    pub fn exec_command(
+        &self,
+        id: &str,
+        process_json: &Path,
+        pid_file: &Path,
+    ) -> tokio::process::Command {
+        let log = self.log_dir.join(format!("{id}.exec.log"));
+        // A missing log dir shows as the runtime failing to open its log; `run` makes it too.
+        let _ = std::fs::create_dir_all(&self.log_dir);
+        let mut cmd = tokio::process::Command::new(&self.binary);
+        cmd.args(self.global_args(&log))
+            .arg("exec")
+            .arg("--process")
+            .arg(process_json)
+            .arg("--pid-file")
+            .arg(pid_file)
+            .arg(id);
+        cmd
+    }
+
+    /// Applies new resources (an OCI `LinuxResources` JSON file) to a running container.
+    pub async fn update(&self, id: &str, resources_json: &Path) -> Result<(), RuntimeError> {
+        let args: Vec<OsString> = vec![
+            "update".into(),
+            "--resources".into(),
+            resources_json.into(),
+            id.into(),
+        ];
+        self.run("update", id, args).await.map(drop)
+    }
+
     /// Creates a container whose process has no stdio (an infra process).
     pub async fn create(
         &self,

@@ -118,7 +118,7 @@ pub(crate) fn filesystem_usage(u: ImageFsUsage) -> cri::FilesystemUsage {
     }
 }
 
-fn container_state(state: ContainerState) -> cri::ContainerState {
+pub(crate) fn container_state(state: ContainerState) -> cri::ContainerState {
     match state {
         ContainerState::Created => cri::ContainerState::ContainerCreated,
         ContainerState::Running => cri::ContainerState::ContainerRunning,
@@ -167,7 +167,7 @@ pub(crate) fn container(c: ContainerRecord) -> cri::Container {
     }
 }
 
-fn namespace_mode(mode: i32) -> NamespaceMode {
+pub(crate) fn namespace_mode(mode: i32) -> NamespaceMode {
     match cri::NamespaceMode::try_from(mode) {
         Ok(cri::NamespaceMode::Container) => NamespaceMode::Container,
         Ok(cri::NamespaceMode::Node) => NamespaceMode::Node,

@@ -8,6 +8,7 @@
 //! the drivers directly.
 
 mod convert;
+mod convert_container;
 mod gate;
 mod image_service;
 mod instrument;

@@ -10,7 +10,7 @@ use tonic::{Request, Response, Status};
 
 use crate::instrument::Call;
 use crate::status::Failure;
-use crate::{Cri, convert};
+use crate::{Cri, convert, convert_container};
 
 type EventStream = Pin<Box<dyn Stream<Item = Result<cri::ContainerEventResponse, Status>> + Send>>;
 
@@ -158,32 +158,64 @@ impl RuntimeService for Cri {
         &self,
         req: Request<cri::CreateContainerRequest>,
     ) -> Result<Response<cri::CreateContainerResponse>, Status> {
-        self.pending(Call::mutating("CreateContainer").pod(&req.get_ref().pod_sandbox_id))
-            .await
+        let req = req.into_inner();
+        let pod = req.pod_sandbox_id.clone();
+        let request = convert_container::container_request(req);
+        self.call(
+            Call::mutating("CreateContainer").pod(&pod),
+            |d| async move {
+                let request = request.map_err(Failure::BadRequest)?;
+                let container_id = d.containers.create(request).await?;
+                Ok(cri::CreateContainerResponse { container_id })
+            },
+        )
+        .await
     }
 
     async fn start_container(
         &self,
         req: Request<cri::StartContainerRequest>,
     ) -> Result<Response<cri::StartContainerResponse>, Status> {
-        self.pending(Call::mutating("StartContainer").container(&req.get_ref().container_id))
-            .await
+        let id = req.into_inner().container_id;
+        self.call(
+            Call::mutating("StartContainer").container(&id),
+            |d| async move {
+                d.containers.start(&id).await?;
+                Ok(cri::StartContainerResponse {})
+            },
+        )
+        .await
     }
 
     async fn stop_container(
         &self,
         req: Request<cri::StopContainerRequest>,
     ) -> Result<Response<cri::StopContainerResponse>, Status> {
-        self.pending(Call::mutating("StopContainer").container(&req.get_ref().container_id))
-            .await
+        let req = req.into_inner();
+        let (id, timeout) = (req.container_id, req.timeout);
+        self.call(
+            Call::mutating("StopContainer").container(&id),
+            |d| async move {
+                d.containers.stop(&id, timeout).await?;
+                Ok(cri::StopContainerResponse {})
+            },
+        )
+        .await
     }
 
     async fn remove_container(
         &self,
         req: Request<cri::RemoveContainerRequest>,
     ) -> Result<Response<cri::RemoveContainerResponse>, Status> {
-        self.pending(Call::mutating("RemoveContainer").container(&req.get_ref().container_id))
-            .await
+        let id = req.into_inner().container_id;
+        self.call(
+            Call::mutating("RemoveContainer").container(&id),
+            |d| async move {
+                d.containers.remove(&id).await?;
+                Ok(cri::RemoveContainerResponse {})
+            },
+        )
+        .await
     }
 
     async fn list_containers(
@@ -204,16 +236,31 @@ impl RuntimeService for Cri {
         &self,
         req: Request<cri::ContainerStatusRequest>,
     ) -> Result<Response<cri::ContainerStatusResponse>, Status> {
-        self.pending(Call::read("ContainerStatus").container(&req.get_ref().container_id))
-            .await
+        let req = req.into_inner();
+        let (id, verbose) = (req.container_id, req.verbose);
+        self.call(
+            Call::read("ContainerStatus").container(&id),
+            |d| async move {
+                let status = d.containers.status(&id, verbose).await?;
+                Ok(convert_container::container_status(status))
+            },
+        )
+        .await
     }
 
     async fn update_container_resources(
         &self,
         req: Request<cri::UpdateContainerResourcesRequest>,
     ) -> Result<Response<cri::UpdateContainerResourcesResponse>, Status> {
-        self.pending(
-            Call::mutating("UpdateContainerResources").container(&req.get_ref().container_id),
+        let req = req.into_inner();
+        let id = req.container_id;
+        let resources = convert_container::resources(req.linux.unwrap_or_default());
+        self.call(
+            Call::mutating("UpdateContainerResources").container(&id),
+            |d| async move {
+                d.containers.update_resources(&id, resources).await?;
+                Ok(cri::UpdateContainerResourcesResponse {})
+            },
         )
         .await
     }
@@ -222,16 +269,33 @@ impl RuntimeService for Cri {
         &self,
         req: Request<cri::ReopenContainerLogRequest>,
     ) -> Result<Response<cri::ReopenContainerLogResponse>, Status> {
-        self.pending(Call::mutating("ReopenContainerLog").container(&req.get_ref().container_id))
-            .await
+        let id = req.into_inner().container_id;
+        self.call(
+            Call::mutating("ReopenContainerLog").container(&id),
+            |d| async move {
+                d.containers.reopen_log(&id).await?;
+                Ok(cri::ReopenContainerLogResponse {})
+            },
+        )
+        .await
     }
 
     async fn exec_sync(
         &self,
         req: Request<cri::ExecSyncRequest>,
     ) -> Result<Response<cri::ExecSyncResponse>, Status> {
-        self.pending(Call::mutating("ExecSync").container(&req.get_ref().container_id))
-            .await
+        let req = req.into_inner();
+        let (id, cmd) = (req.container_id, req.cmd);
+        let timeout = std::time::Duration::from_secs(req.timeout.max(0) as u64);
+        self.call(Call::mutating("ExecSync").container(&id), |d| async move {
+            let out = d.containers.exec_sync(&id, cmd, timeout).await?;
+            Ok(cri::ExecSyncResponse {
+                stdout: out.stdout,
+                stderr: out.stderr,
+                exit_code: out.exit_code,
+            })
+        })
+        .await
     }
 
     async fn exec(

@@ -17,8 +17,8 @@ pub use error::{LookupError, NameError, StoreError};
 pub use index::IdIndex;
 pub use names::{NameRegistry, container_name, sandbox_name};
 pub use records::{
-    ContainerMetadata, ContainerRecord, ContainerState, ImageRecord, PodMetadata, SandboxNetwork,
-    SandboxRecord, SandboxState,
+    ContainerMetadata, ContainerRecord, ContainerSpecRecord, ContainerState, ImageRecord,
+    MountRecord, PodMetadata, ResourcesRecord, SandboxNetwork, SandboxRecord, SandboxState,
 };
 
 #[cfg(test)]

@@ -175,6 +175,80 @@ pub struct ContainerRecord {
     /// CRI annotations.
     #[serde(default)]
     pub annotations: BTreeMap<String, String>,
+    /// The RuntimeClass handler (its sandbox's).
+    #[serde(default)]
+    pub runtime_handler: String,
+    /// The container init's PID once created; 0 before.
+    #[serde(default)]
+    pub pid: i32,
+    /// The signal Stop sends first, fixed at create (image `StopSignal`, else SIGTERM).
+    #[serde(default)]
+    pub stop_signal: i32,
+    /// What it was created with, for Status, Update and Exec.
+    #[serde(default)]
+    pub spec: ContainerSpecRecord,
+}
+
+/// The parts of a container's configuration that later calls need.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContainerSpecRecord {
+    /// Bind mounts.
+    #[serde(default)]
+    pub mounts: Vec<MountRecord>,
+    /// Resources as last applied.
+    #[serde(default)]
+    pub resources: ResourcesRecord,
+    /// Whether it has a terminal.
+    #[serde(default)]
+    pub tty: bool,
+    /// The runtime's `cgroupsPath`.
+    #[serde(default)]
+    pub cgroups_path: String,
+    /// The container's memory cgroup directory on the node (for OOM detection), once started.
+    #[serde(default)]
+    pub memory_cgroup: String,
+}
+
+/// A bind mount as created.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MountRecord {
+    /// Path in the container.
+    pub container_path: String,
+    /// Path on the node (symlinks resolved).
+    pub host_path: String,
+    /// Read-only.
+    pub readonly: bool,
+    /// `private`, `rslave` or `rshared`.
+    pub propagation: String,
+}
+
+/// Linux resources (0 or empty: unset).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResourcesRecord {
+    /// CFS period, µs.
+    #[serde(default)]
+    pub cpu_period: i64,
+    /// CFS quota, µs.
+    #[serde(default)]
+    pub cpu_quota: i64,
+    /// CPU shares.
+    #[serde(default)]
+    pub cpu_shares: i64,
+    /// Memory limit, bytes.
+    #[serde(default)]
+    pub memory_limit_in_bytes: i64,
+    /// `oom_score_adj`.
+    #[serde(default)]
+    pub oom_score_adj: i64,
+    /// cpuset CPUs.
+    #[serde(default)]
+    pub cpuset_cpus: String,
+    /// cpuset memory nodes.
+    #[serde(default)]
+    pub cpuset_mems: String,
+    /// Hugepage limits: page size (`2MB`) to bytes.
+    #[serde(default)]
+    pub hugepage_limits: BTreeMap<String, u64>,
 }
 
 impl Record for ContainerRecord {

@@ -23,7 +23,7 @@ mod registry;
 pub use bundle::busybox_bundle;
 pub use images::{
     BuiltImage, BuiltIndex, Flavour, PushedImage, PushedIndex, TestImages, big_image, build_image,
-    build_index, busybox_image, client, layered_image, multi_arch_index, push_all,
+    build_index, busybox_image, client, default_config, layered_image, multi_arch_index, push_all,
     push_all_with_auth, push_big, push_image, push_index,
 };
 pub use layers::{Layer, busybox_layer, random_layer, whiteout_layers};

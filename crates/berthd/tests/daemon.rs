@@ -98,12 +98,17 @@ async fn serves_the_runtime_service_and_shuts_down_cleanly_on_sigterm() {
     assert_eq!(bad.code(), Code::InvalidArgument, "{bad:?}");
     assert!(bad.message().contains("10.244.1.0/99"), "{}", bad.message());
 
-    assert_unimplemented(
-        client
-            .runtime
-            .create_container(cri::CreateContainerRequest::default())
-            .await,
-        "CreateContainer",
+    // A request without its config is refused, naming what is missing.
+    let bad = client
+        .runtime
+        .create_container(cri::CreateContainerRequest::default())
+        .await
+        .unwrap_err();
+    assert_eq!(bad.code(), Code::InvalidArgument, "{bad:?}");
+    assert!(
+        bad.message().contains("ContainerConfig"),
+        "{}",
+        bad.message()
     );
     assert_unimplemented(
         client

@@ -114,38 +114,7 @@ impl Net {
 /// monitors and mounts, so one failure does not leak into the node or the next test.
 impl Drop for Net {
     fn drop(&mut self) {
-        let state = self.path().join("state");
-        let root = state.join("runtime/runc");
-        if let Ok(out) = Command::new("/usr/sbin/runc")
-            .arg("--root")
-            .arg(&root)
-            .args(["list", "-q"])
-            .output()
-        {
-            for id in String::from_utf8_lossy(&out.stdout).split_whitespace() {
-                let _ = Command::new("/usr/sbin/runc")
-                    .arg("--root")
-                    .arg(&root)
-                    .args(["delete", "--force", id])
-                    .output();
-            }
-        }
-        let _ = Command::new("pkill")
-            .arg("-9")
-            .arg("-f")
-            .arg(self.path())
-            .status();
-        let mounts = std::fs::read_to_string("/proc/mounts").unwrap_or_default();
-        let prefix = self.path().display().to_string();
-        let mut targets: Vec<&str> = mounts
-            .lines()
-            .filter_map(|l| l.split(' ').nth(1))
-            .filter(|m| m.starts_with(&prefix))
-            .collect();
-        targets.sort_by_key(|t| std::cmp::Reverse(t.len()));
-        for t in targets {
-            let _ = rustix::mount::unmount(t, rustix::mount::UnmountFlags::DETACH);
-        }
+        common::clean_leftovers(self.path());
     }
 }
 

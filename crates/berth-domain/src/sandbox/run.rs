@@ -23,7 +23,7 @@ const SHM_BYTES: u64 = 64 * 1024 * 1024;
 const INFRA_OOM_SCORE_ADJ: i64 = -998;
 
 /// 64 hex digits from the kernel's CSPRNG.
-pub(super) fn new_id() -> Result<String, Error> {
+pub(crate) fn new_id() -> Result<String, Error> {
     let mut bytes = [0u8; 32];
     std::fs::File::open("/dev/urandom")
         .and_then(|mut f| f.read_exact(&mut bytes))

@@ -2,8 +2,9 @@
 
 use berth_store::{SandboxRecord, SandboxState};
 
-use super::{SandboxService, infra};
+use super::SandboxService;
 use crate::Error;
+use crate::monitor as infra;
 
 /// A sandbox as `PodSandboxStatus` reports it.
 #[derive(Debug, Clone)]

@@ -1,7 +1,7 @@
 //! `StopPodSandbox`, as LIFECYCLE.md says: kill the infra process and wait for its exit,
 //! tear down the network (CNI DEL, then unpin the namespace; a namespace already gone is
-//! fine), unmount `/dev/shm`. Every step tolerates "already done". (The pod's containers are
-//! stopped here too once containers exist.)
+//! fine), unmount `/dev/shm`. Every step tolerates "already done". The pod's containers are
+//! stopped first, all at once, with timeout 0 (the kubelet already gave them their grace).
 
 use std::path::Path;
 use std::time::Duration;
@@ -27,6 +27,7 @@ impl SandboxService {
                 prefix: id,
             }));
         };
+        self.stop_containers(&id).await?;
         if record.state == SandboxState::NotReady {
             return Ok(());
         }

@@ -121,3 +121,36 @@ pub fn setup(extra_config: &str) -> tempfile::TempDir {
     std::fs::write(dir.path().join("config.toml"), config).unwrap();
     dir
 }
+
+/// Kills and unmounts whatever a test under `dir` left running: runc containers under its
+/// state, processes naming its path (monitors, pause), mounts under it. For the Drop of a
+/// test's guard, so one failure does not leak into the node or the next test.
+pub fn clean_leftovers(dir: &Path) {
+    let root = dir.join("state/runtime/runc");
+    if let Ok(out) = Command::new("/usr/sbin/runc")
+        .arg("--root")
+        .arg(&root)
+        .args(["list", "-q"])
+        .output()
+    {
+        for id in String::from_utf8_lossy(&out.stdout).split_whitespace() {
+            let _ = Command::new("/usr/sbin/runc")
+                .arg("--root")
+                .arg(&root)
+                .args(["delete", "--force", id])
+                .output();
+        }
+    }
+    let _ = Command::new("pkill").arg("-9").arg("-f").arg(dir).status();
+    let mounts = std::fs::read_to_string("/proc/mounts").unwrap_or_default();
+    let prefix = dir.display().to_string();
+    let mut targets: Vec<&str> = mounts
+        .lines()
+        .filter_map(|l| l.split(' ').nth(1))
+        .filter(|m| m.starts_with(&prefix))
+        .collect();
+    targets.sort_by_key(|t| std::cmp::Reverse(t.len()));
+    for t in targets {
+        let _ = rustix::mount::unmount(t, rustix::mount::UnmountFlags::DETACH);
+    }
+}

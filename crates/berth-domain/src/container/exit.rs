@@ -1,0 +1,149 @@
+//! The exit path (LIFECYCLE.md): each container has one watcher. It waits for the exit at the
+//! container's monitor (or, when the monitor is gone, reads the exit file, or watches the
+//! process itself), then handles it: reads the cgroup's OOM count, deletes the runtime's
+//! container, unmounts the root file system, records exit code, reason and finish time,
+//! persists the record and raises the "stopped" signal Stop and Remove wait on. A failed
+//! handling is retried with backoff (1 s doubling to 5 min); it is never dropped.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use berth_monitor::{Exit, Request};
+use berth_store::ContainerState;
+
+use super::{Live, Shared, blocking};
+use crate::Error;
+use crate::monitor;
+
+/// First retry delay of a failed exit handling.
+const RETRY_FIRST: Duration = Duration::from_secs(1);
+/// Longest retry delay.
+const RETRY_MAX: Duration = Duration::from_secs(300);
+
+/// Starts the exit watcher of a created container; the task belongs to its `Live` entry and
+/// is aborted when the container is removed.
+pub(super) fn watch(shared: &Arc<Shared>, id: &str, live: &Arc<Live>) {
+    let (shared, id) = (shared.clone(), id.to_owned());
+    let task = tokio::spawn(async move {
+        let exit = wait_for_exit(&shared, &id).await;
+        let mut delay = RETRY_FIRST;
+        while let Err(e) = handle(&shared, &id, exit).await {
+            tracing::warn!(container_id = %id, error = %e, retry_in = ?delay, "exit handling failed; retrying");
+            tokio::time::sleep(delay).await;
+            delay = (delay * 2).min(RETRY_MAX);
+        }
+    });
+    *live.watcher.lock().expect("watcher") = Some(task);
+}
+
+/// Waits until the container's exit is known.
+async fn wait_for_exit(shared: &Shared, id: &str) -> Exit {
+    let dir = shared.monitor_dir(id);
+    if let Ok(status) = monitor::ask_async(&dir, &Request::Wait).await
+        && let Some(exit) = status.exit
+    {
+        return exit;
+    }
+    if let Some(exit) = monitor::exit(&dir) {
+        return exit;
+    }
+    // The monitor is gone without an exit file: watch the process itself, if it lives.
+    let pid = shared.load(id).await.ok().flatten().map_or(0, |r| r.pid);
+    if pid > 0 {
+        wait_pid_gone(pid).await;
+    }
+    monitor::exit(&dir).unwrap_or_else(|| {
+        tracing::warn!(container_id = %id, "the monitor left no exit status; recording 255");
+        Exit {
+            code: 255,
+            signal: None,
+            at_ns: crate::clock::now_ns(),
+        }
+    })
+}
+
+/// Returns once `pid` no longer exists (a fallback for a lost monitor: checked twice a
+/// second).
+async fn wait_pid_gone(pid: i32) {
+    let alive = || {
+        rustix::process::Pid::from_raw(pid)
+            .map(|p| rustix::process::test_kill_process(p).is_ok())
+            .unwrap_or(false)
+    };
+    while alive() {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+/// Records one exit. Idempotent: an exit already recorded, or a container being removed,
+/// only raises the signal.
+async fn handle(shared: &Shared, id: &str, exit: Exit) -> Result<(), Error> {
+    let Some(live) = shared.live(id) else {
+        return Ok(());
+    };
+    let _guard = live.lock.lock().await;
+    let Some(mut record) = shared.load(id).await? else {
+        live.stopped.send_replace(true);
+        return Ok(());
+    };
+    if matches!(
+        record.state,
+        ContainerState::Exited | ContainerState::Removing
+    ) {
+        live.stopped.send_replace(true);
+        return Ok(());
+    }
+    let oom = oom_kills(&record.spec.memory_cgroup) > 0;
+    let fail = |step: &'static str| {
+        let id = id.to_owned();
+        move |reason: String| Error::Container { id, step, reason }
+    };
+    shared
+        .runtime(&record.runtime_handler)?
+        .delete(id, true)
+        .await
+        .map_err(|e| fail("delete the runtime's container")(e.to_string()))?;
+    let rootfs = shared.rootfs(id);
+    blocking("unmounting a root file system", move || {
+        berth_image::rootfs::unmount(&rootfs).map_err(|e| Error::InvalidRequest(e.to_string()))
+    })
+    .await
+    .map_err(|e| fail("unmount the root file system")(e.to_string()))?;
+    record.state = ContainerState::Exited;
+    record.finished_at_ns = exit.at_ns;
+    record.exit_code = exit.code;
+    record.reason = if oom {
+        "OOMKilled"
+    } else if exit.code == 0 {
+        "Completed"
+    } else {
+        "Error"
+    }
+    .to_owned();
+    shared.save(&record).await?;
+    live.stopped.send_replace(true);
+    tracing::info!(container_id = %id, exit_code = exit.code, reason = %record.reason, "container exited");
+    Ok(())
+}
+
+/// How many times the kernel's OOM killer struck in the container's memory cgroup.
+fn oom_kills(memory_cgroup: &str) -> u64 {
+    if memory_cgroup.is_empty() {
+        return 0;
+    }
+    let dir = Path::new(memory_cgroup);
+    ["memory.oom_control", "memory.events"]
+        .iter()
+        .filter_map(|f| std::fs::read_to_string(dir.join(f)).ok())
+        .flat_map(|text| {
+            text.lines()
+                .filter_map(|l| {
+                    l.strip_prefix("oom_kill ")
+                        .and_then(|n| n.trim().parse().ok())
+                })
+                .collect::<Vec<u64>>()
+        })
+        .max()
+        .unwrap_or(0)
+}

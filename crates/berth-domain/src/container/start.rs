@@ -1,0 +1,62 @@
+//! `StartContainer`: only a CREATED container in a READY pod starts; the monitor runs the
+//! runtime's `start`, and the record becomes RUNNING with its start time.
+
+use berth_monitor::Request;
+use berth_store::{ContainerState, SandboxState};
+
+use super::{ContainerService, blocking};
+use crate::{Error, monitor};
+
+/// Deadline of the runtime's `start` through the monitor.
+const START_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+impl ContainerService {
+    /// Starts a created container.
+    pub async fn start(&self, id: &str) -> Result<(), Error> {
+        let id = self.resolve(id)?;
+        let s = &self.shared;
+        let pod_id = s.get(&id).await?.sandbox_id;
+        let pod_lock = s.pod_locks.get(&pod_id);
+        let _pod_guard = pod_lock.lock().await;
+        match s.load_sandbox(&pod_id).await? {
+            Some(pod) if pod.state == SandboxState::Ready => {}
+            Some(pod) => {
+                return Err(Error::FailedPrecondition(format!(
+                    "container {id}: its sandbox {pod_id} is {:?}, not ready",
+                    pod.state
+                )));
+            }
+            None => {
+                return Err(Error::FailedPrecondition(format!(
+                    "container {id}: its sandbox {pod_id} is gone"
+                )));
+            }
+        }
+        let live = s
+            .live(&id)
+            .ok_or_else(|| Error::NotFound(format!("container {id} not found")))?;
+        let _guard = live.lock.lock().await;
+        let mut record = s.get(&id).await?;
+        if record.state != ContainerState::Created {
+            return Err(Error::FailedPrecondition(format!(
+                "container {id} is {:?}: only a created container can be started",
+                record.state
+            )));
+        }
+        let dir = s.monitor_dir(&id);
+        blocking("starting a container", move || {
+            monitor::ask(&dir, &Request::Start, START_TIMEOUT).map_err(Error::InvalidRequest)
+        })
+        .await
+        .map_err(|e| Error::Container {
+            id: id.clone(),
+            step: "start",
+            reason: e.to_string(),
+        })?;
+        record.state = ContainerState::Running;
+        record.started_at_ns = crate::clock::now_ns();
+        s.save(&record).await?;
+        tracing::info!(container_id = %id, pid = record.pid, "container started");
+        Ok(())
+    }
+}

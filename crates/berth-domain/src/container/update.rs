@@ -1,0 +1,102 @@
+//! `UpdateContainerResources`: the runtime's `update` applies new CPU, memory and hugepage
+//! limits to a created or running container; the record keeps what was applied.
+
+use berth_store::{ContainerState, ResourcesRecord};
+
+use super::ContainerService;
+use crate::Error;
+
+impl ContainerService {
+    /// Applies `resources` to a container.
+    pub async fn update_resources(
+        &self,
+        id: &str,
+        resources: ResourcesRecord,
+    ) -> Result<(), Error> {
+        let id = self.resolve(id)?;
+        let s = &self.shared;
+        let Some(live) = s.live(&id) else {
+            return Err(Error::NotFound(format!("container {id} not found")));
+        };
+        let _guard = live.lock.lock().await;
+        let mut record = s.get(&id).await?;
+        if !matches!(
+            record.state,
+            ContainerState::Created | ContainerState::Running
+        ) {
+            return Err(Error::FailedPrecondition(format!(
+                "container {id} is {:?}: only a created or running container can be updated",
+                record.state
+            )));
+        }
+        let file = s.dir(&id).join("update.json");
+        std::fs::write(&file, oci_resources(&resources).to_string()).map_err(|e| {
+            Error::Container {
+                id: id.clone(),
+                step: "write the resources",
+                reason: e.to_string(),
+            }
+        })?;
+        let result = s.runtime(&record.runtime_handler)?.update(&id, &file).await;
+        let _ = std::fs::remove_file(&file);
+        result.map_err(|e| Error::Container {
+            id: id.clone(),
+            step: "update resources",
+            reason: e.to_string(),
+        })?;
+        record.spec.resources = resources;
+        s.save(&record).await?;
+        tracing::info!(container_id = %id, "container resources updated");
+        Ok(())
+    }
+}
+
+/// The OCI `LinuxResources` JSON of a CRI resource request (unset fields left out).
+fn oci_resources(r: &ResourcesRecord) -> serde_json::Value {
+    let mut cpu = serde_json::Map::new();
+    if r.cpu_shares > 0 {
+        cpu.insert("shares".into(), r.cpu_shares.into());
+    }
+    if r.cpu_quota != 0 {
+        cpu.insert("quota".into(), r.cpu_quota.into());
+    }
+    if r.cpu_period > 0 {
+        cpu.insert("period".into(), r.cpu_period.into());
+    }
+    if !r.cpuset_cpus.is_empty() {
+        cpu.insert("cpus".into(), r.cpuset_cpus.clone().into());
+    }
+    if !r.cpuset_mems.is_empty() {
+        cpu.insert("mems".into(), r.cpuset_mems.clone().into());
+    }
+    let mut out = serde_json::json!({ "cpu": cpu });
+    if r.memory_limit_in_bytes > 0 {
+        out["memory"] = serde_json::json!({ "limit": r.memory_limit_in_bytes });
+    }
+    if !r.hugepage_limits.is_empty() {
+        out["hugepageLimits"] = r
+            .hugepage_limits
+            .iter()
+            .map(|(size, limit)| serde_json::json!({"pageSize": size, "limit": limit}))
+            .collect();
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_set_limits_are_sent() {
+        let r = ResourcesRecord {
+            cpu_shares: 512,
+            memory_limit_in_bytes: 1 << 20,
+            ..Default::default()
+        };
+        assert_eq!(
+            oci_resources(&r),
+            serde_json::json!({"cpu": {"shares": 512}, "memory": {"limit": 1048576}})
+        );
+    }
+}

@@ -1,0 +1,230 @@
+//! Container requests and answers between CRI types and the domain's.
+
+use berth_domain::container::{
+    ContainerRequest, ContainerStatus, DeviceRequest, MountRequest, Propagation, SeccompProfile,
+    SecurityRequest, UserRequest, seccomp,
+};
+use berth_store::ResourcesRecord;
+use k8s_cri::v1 as cri;
+
+use crate::convert::{container_state, namespace_mode};
+
+/// A `CreateContainerRequest` as the domain's request. The deprecated string forms of the
+/// seccomp and AppArmor profiles are still honoured when the structured ones are absent.
+#[allow(deprecated)]
+pub(crate) fn container_request(
+    req: cri::CreateContainerRequest,
+) -> Result<ContainerRequest, String> {
+    let config = req.config.ok_or("a ContainerConfig is required")?;
+    let metadata = config
+        .metadata
+        .ok_or("ContainerConfig.metadata is required")?;
+    let linux = config.linux.unwrap_or_default();
+    let sc = linux.security_context.unwrap_or_default();
+    let caps = sc.capabilities.unwrap_or_default();
+    let non_negative =
+        |v: i64, what: &str| u32::try_from(v).map_err(|_| format!("{what} {v} is not a valid ID"));
+    let user = UserRequest {
+        uid: sc
+            .run_as_user
+            .map(|u| non_negative(u.value, "run_as_user"))
+            .transpose()?,
+        username: Some(sc.run_as_username).filter(|s| !s.is_empty()),
+        gid: sc
+            .run_as_group
+            .map(|g| non_negative(g.value, "run_as_group"))
+            .transpose()?,
+        supplemental: sc
+            .supplemental_groups
+            .iter()
+            .map(|g| non_negative(*g, "supplemental group"))
+            .collect::<Result<_, _>>()?,
+    };
+    let seccomp = match sc.seccomp {
+        Some(p) => match cri::security_profile::ProfileType::try_from(p.profile_type) {
+            Ok(cri::security_profile::ProfileType::RuntimeDefault) => {
+                SeccompProfile::RuntimeDefault
+            }
+            Ok(cri::security_profile::ProfileType::Unconfined) => SeccompProfile::Unconfined,
+            Ok(cri::security_profile::ProfileType::Localhost) => {
+                seccomp::parse_profile_path(&format!("localhost/{}", p.localhost_ref))?
+            }
+            Err(_) => return Err(format!("unknown seccomp profile type {}", p.profile_type)),
+        },
+        None => seccomp::parse_profile_path(&sc.seccomp_profile_path)?,
+    };
+    let apparmor = match sc.apparmor {
+        Some(p) if p.profile_type != cri::security_profile::ProfileType::Unconfined as i32 => {
+            Some(if p.localhost_ref.is_empty() {
+                "runtime/default".to_owned()
+            } else {
+                p.localhost_ref
+            })
+        }
+        Some(_) => None,
+        None => Some(sc.apparmor_profile).filter(|p| !p.is_empty() && p != "unconfined"),
+    };
+    let options = sc.namespace_options.unwrap_or_default();
+    let mounts = config
+        .mounts
+        .into_iter()
+        .map(|m| MountRequest {
+            propagation: match cri::MountPropagation::try_from(m.propagation) {
+                Ok(cri::MountPropagation::PropagationHostToContainer) => {
+                    Propagation::HostToContainer
+                }
+                Ok(cri::MountPropagation::PropagationBidirectional) => Propagation::Bidirectional,
+                _ => Propagation::Private,
+            },
+            container_path: m.container_path,
+            host_path: m.host_path,
+            readonly: m.readonly,
+        })
+        .collect();
+    Ok(ContainerRequest {
+        sandbox_id: req.pod_sandbox_id,
+        name: metadata.name,
+        attempt: metadata.attempt,
+        image: config.image.map(|i| i.image).unwrap_or_default(),
+        command: config.command,
+        args: config.args,
+        working_dir: config.working_dir,
+        envs: config
+            .envs
+            .into_iter()
+            .map(|kv| (kv.key, kv.value))
+            .collect(),
+        mounts,
+        devices: config
+            .devices
+            .into_iter()
+            .map(|d| DeviceRequest {
+                container_path: d.container_path,
+                host_path: d.host_path,
+                permissions: d.permissions,
+            })
+            .collect(),
+        labels: config.labels.into_iter().collect(),
+        annotations: config.annotations.into_iter().collect(),
+        log_path: config.log_path,
+        tty: config.tty,
+        resources: resources(linux.resources.unwrap_or_default()),
+        security: SecurityRequest {
+            privileged: sc.privileged,
+            add_capabilities: caps.add_capabilities,
+            drop_capabilities: caps.drop_capabilities,
+            readonly_rootfs: sc.readonly_rootfs,
+            no_new_privs: sc.no_new_privs,
+            masked_paths: sc.masked_paths,
+            readonly_paths: sc.readonly_paths,
+            user,
+            pid: namespace_mode(options.pid),
+            seccomp: Some(seccomp),
+            apparmor,
+            selinux: sc.selinux_options.is_some_and(|o| {
+                !(o.user.is_empty()
+                    && o.role.is_empty()
+                    && o.r#type.is_empty()
+                    && o.level.is_empty())
+            }),
+        },
+        // Sysctls are the pod's (set on its namespaces when the sandbox runs).
+        sysctls: Default::default(),
+    })
+}
+
+/// CRI resources as the record's.
+pub(crate) fn resources(r: cri::LinuxContainerResources) -> ResourcesRecord {
+    ResourcesRecord {
+        cpu_period: r.cpu_period,
+        cpu_quota: r.cpu_quota,
+        cpu_shares: r.cpu_shares,
+        memory_limit_in_bytes: r.memory_limit_in_bytes,
+        oom_score_adj: r.oom_score_adj,
+        cpuset_cpus: r.cpuset_cpus,
+        cpuset_mems: r.cpuset_mems,
+        hugepage_limits: r
+            .hugepage_limits
+            .into_iter()
+            .map(|h| (h.page_size, h.limit))
+            .collect(),
+    }
+}
+
+fn cri_resources(r: &ResourcesRecord) -> cri::LinuxContainerResources {
+    cri::LinuxContainerResources {
+        cpu_period: r.cpu_period,
+        cpu_quota: r.cpu_quota,
+        cpu_shares: r.cpu_shares,
+        memory_limit_in_bytes: r.memory_limit_in_bytes,
+        oom_score_adj: r.oom_score_adj,
+        cpuset_cpus: r.cpuset_cpus.clone(),
+        cpuset_mems: r.cpuset_mems.clone(),
+        hugepage_limits: r
+            .hugepage_limits
+            .iter()
+            .map(|(size, limit)| cri::HugepageLimit {
+                page_size: size.clone(),
+                limit: *limit,
+            })
+            .collect(),
+        ..Default::default()
+    }
+}
+
+/// The domain's status as the CRI answer.
+pub(crate) fn container_status(status: ContainerStatus) -> cri::ContainerStatusResponse {
+    let c = status.record;
+    let mounts = c
+        .spec
+        .mounts
+        .iter()
+        .map(|m| cri::Mount {
+            container_path: m.container_path.clone(),
+            host_path: m.host_path.clone(),
+            readonly: m.readonly,
+            propagation: match m.propagation.as_str() {
+                "rslave" => cri::MountPropagation::PropagationHostToContainer,
+                "rshared" => cri::MountPropagation::PropagationBidirectional,
+                _ => cri::MountPropagation::PropagationPrivate,
+            } as i32,
+            ..Default::default()
+        })
+        .collect();
+    let info = status
+        .info
+        .map(|v| [("info".to_owned(), v.to_string())].into_iter().collect())
+        .unwrap_or_default();
+    cri::ContainerStatusResponse {
+        status: Some(cri::ContainerStatus {
+            id: c.id,
+            metadata: Some(cri::ContainerMetadata {
+                name: c.metadata.name,
+                attempt: c.metadata.attempt,
+            }),
+            state: container_state(c.state) as i32,
+            created_at: c.created_at_ns,
+            started_at: c.started_at_ns,
+            finished_at: c.finished_at_ns,
+            exit_code: c.exit_code,
+            image: Some(cri::ImageSpec {
+                image: c.image,
+                ..Default::default()
+            }),
+            image_ref: c.image_ref.clone(),
+            reason: c.reason,
+            message: c.message,
+            labels: c.labels.into_iter().collect(),
+            annotations: c.annotations.into_iter().collect(),
+            mounts,
+            log_path: c.log_path,
+            resources: Some(cri::ContainerResources {
+                linux: Some(cri_resources(&c.spec.resources)),
+                windows: None,
+            }),
+            image_id: c.image_ref,
+            user: None,
+        }),
+        info,
+    }
+}

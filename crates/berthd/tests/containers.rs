@@ -1,0 +1,958 @@
+//! Containers with real runc, berth's monitor, and images the test kit builds from Debian's
+//! busybox and pushes to a real registry on loopback. Needs root.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use berth_cri_client::{CriClient, cri};
+use berth_testkit::{Registry, build_image, busybox_layer, default_config, push_image};
+use common::{Daemon, setup};
+use tonic::Code;
+
+/// A berthd over its own temp dirs and registry, cleaned up even when a test fails midway.
+struct Node {
+    dir: tempfile::TempDir,
+    daemon: Daemon,
+    client: CriClient,
+    image: String,
+    /// Every pod and container ID made, for the leak checks.
+    created: Vec<String>,
+    _registry: Registry,
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        common::clean_leftovers(self.dir.path());
+    }
+}
+
+/// Pushes busybox images (plain, StopSignal SIGUSR1, StopSignal bogus), starts berthd and
+/// pulls them.
+async fn node() -> Node {
+    let registry = Registry::start().await;
+    let plain = default_config("amd64", "");
+    let mut usr1 = plain.clone();
+    usr1["config"]["StopSignal"] = "SIGUSR1".into();
+    let mut bogus = plain.clone();
+    bogus["config"]["StopSignal"] = "SIGBOGUS".into();
+    for (tag, config) in [("latest", plain), ("usr1", usr1), ("bogus", bogus)] {
+        let image = build_image(&[busybox_layer()], berth_testkit::Flavour::Gzip, config);
+        push_image(&registry, "busybox", tag, &image).await;
+    }
+    let dir = setup(&format!(
+        "[registries.\"{}\"]\ninsecure = true\n",
+        registry.host()
+    ));
+    let mut daemon = Daemon::spawn(dir.path(), &[]);
+    let mut client = daemon.ready_client().await;
+    let image = format!("{}/busybox:latest", registry.host());
+    for tag in ["latest", "usr1", "bogus"] {
+        client
+            .image
+            .pull_image(cri::PullImageRequest {
+                image: Some(spec(&format!("{}/busybox:{tag}", registry.host()))),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+    }
+    Node {
+        dir,
+        daemon,
+        client,
+        image,
+        created: Vec::new(),
+        _registry: registry,
+    }
+}
+
+fn spec(image: &str) -> cri::ImageSpec {
+    cri::ImageSpec {
+        image: image.to_owned(),
+        ..Default::default()
+    }
+}
+
+impl Node {
+    fn logs(&self) -> PathBuf {
+        self.dir.path().join("logs")
+    }
+
+    fn pod_config(&self, name: &str) -> cri::PodSandboxConfig {
+        cri::PodSandboxConfig {
+            metadata: Some(cri::PodSandboxMetadata {
+                name: name.to_owned(),
+                uid: format!("uid-{name}"),
+                namespace: "default".into(),
+                attempt: 0,
+            }),
+            hostname: name.to_owned(),
+            log_directory: self.logs().join(name).display().to_string(),
+            linux: Some(cri::LinuxPodSandboxConfig {
+                sysctls: [("kernel.shm_rmid_forced".to_owned(), "1".to_owned())].into(),
+                security_context: Some(cri::LinuxSandboxSecurityContext {
+                    namespace_options: Some(cri::NamespaceOption {
+                        network: cri::NamespaceMode::Node as i32,
+                        pid: cri::NamespaceMode::Container as i32,
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+    }
+
+    async fn pod(&mut self, name: &str) -> (String, cri::PodSandboxConfig) {
+        let config = self.pod_config(name);
+        let id = self
+            .client
+            .runtime
+            .run_pod_sandbox(cri::RunPodSandboxRequest {
+                config: Some(config.clone()),
+                runtime_handler: String::new(),
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .pod_sandbox_id;
+        self.created.push(id.clone());
+        (id, config)
+    }
+
+    fn config(&self, name: &str, script: &str) -> cri::ContainerConfig {
+        cri::ContainerConfig {
+            metadata: Some(cri::ContainerMetadata {
+                name: name.to_owned(),
+                attempt: 0,
+            }),
+            image: Some(spec(&self.image)),
+            command: vec!["sh".into(), "-c".into(), script.to_owned()],
+            log_path: format!("{name}.log"),
+            labels: [("app".to_owned(), name.to_owned())].into(),
+            ..Default::default()
+        }
+    }
+
+    async fn create(
+        &mut self,
+        pod: &(String, cri::PodSandboxConfig),
+        config: cri::ContainerConfig,
+    ) -> Result<String, tonic::Status> {
+        let id = self
+            .client
+            .runtime
+            .create_container(cri::CreateContainerRequest {
+                pod_sandbox_id: pod.0.clone(),
+                config: Some(config),
+                sandbox_config: Some(pod.1.clone()),
+            })
+            .await
+            .map(|r| r.into_inner().container_id)?;
+        self.created.push(id.clone());
+        Ok(id)
+    }
+
+    async fn run(
+        &mut self,
+        pod: &(String, cri::PodSandboxConfig),
+        name: &str,
+        script: &str,
+    ) -> String {
+        let config = self.config(name, script);
+        let id = self.create(pod, config).await.unwrap();
+        self.start(&id).await.unwrap();
+        id
+    }
+
+    async fn start(&mut self, id: &str) -> Result<(), tonic::Status> {
+        self.client
+            .runtime
+            .start_container(cri::StartContainerRequest {
+                container_id: id.to_owned(),
+            })
+            .await
+            .map(drop)
+    }
+
+    async fn stop(&mut self, id: &str, timeout: i64) -> Result<(), tonic::Status> {
+        self.client
+            .runtime
+            .stop_container(cri::StopContainerRequest {
+                container_id: id.to_owned(),
+                timeout,
+            })
+            .await
+            .map(drop)
+    }
+
+    async fn remove(&mut self, id: &str) -> Result<(), tonic::Status> {
+        self.client
+            .runtime
+            .remove_container(cri::RemoveContainerRequest {
+                container_id: id.to_owned(),
+            })
+            .await
+            .map(drop)
+    }
+
+    async fn status(&mut self, id: &str) -> cri::ContainerStatusResponse {
+        self.client
+            .runtime
+            .container_status(cri::ContainerStatusRequest {
+                container_id: id.to_owned(),
+                verbose: true,
+            })
+            .await
+            .unwrap()
+            .into_inner()
+    }
+
+    async fn state(&mut self, id: &str) -> cri::ContainerStatus {
+        self.status(id).await.status.unwrap()
+    }
+
+    /// Waits (bounded) for the container to exit on its own.
+    async fn exited(&mut self, id: &str) -> cri::ContainerStatus {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let s = self.state(id).await;
+            if s.state == cri::ContainerState::ContainerExited as i32 {
+                return s;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "container {id} did not exit: {s:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    async fn exec(
+        &mut self,
+        id: &str,
+        cmd: &[&str],
+        timeout: i64,
+    ) -> Result<cri::ExecSyncResponse, tonic::Status> {
+        self.client
+            .runtime
+            .exec_sync(cri::ExecSyncRequest {
+                container_id: id.to_owned(),
+                cmd: cmd.iter().map(|s| s.to_string()).collect(),
+                timeout,
+            })
+            .await
+            .map(|r| r.into_inner())
+    }
+
+    async fn sh(&mut self, id: &str, script: &str) -> String {
+        let out = self.exec(id, &["sh", "-c", script], 10).await.unwrap();
+        assert_eq!(
+            out.exit_code,
+            0,
+            "{script}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    }
+
+    async fn remove_pod(&mut self, pod: &str) {
+        self.client
+            .runtime
+            .stop_pod_sandbox(cri::StopPodSandboxRequest {
+                pod_sandbox_id: pod.to_owned(),
+            })
+            .await
+            .unwrap();
+        self.client
+            .runtime
+            .remove_pod_sandbox(cri::RemovePodSandboxRequest {
+                pod_sandbox_id: pod.to_owned(),
+            })
+            .await
+            .unwrap();
+    }
+
+    /// Nothing of the node's containers is left: no process, mount, cgroup, runtime state
+    /// or file.
+    fn assert_clean(&self) {
+        let path = self.dir.path().display().to_string();
+        let mounts = std::fs::read_to_string("/proc/mounts").unwrap();
+        let left: Vec<&str> = mounts.lines().filter(|l| l.contains(&path)).collect();
+        assert!(left.is_empty(), "mounts left: {left:?}");
+        let procs = std::process::Command::new("pgrep")
+            .args(["-f", &path])
+            .output()
+            .unwrap();
+        let daemon = self.daemon.pid().to_string();
+        let left: Vec<String> = String::from_utf8_lossy(&procs.stdout)
+            .split_whitespace()
+            .filter(|p| *p != daemon)
+            .map(|p| {
+                let cmd = std::fs::read(format!("/proc/{p}/cmdline")).unwrap_or_default();
+                format!("{p}: {}", String::from_utf8_lossy(&cmd).replace('\0', " "))
+            })
+            .collect();
+        assert!(left.is_empty(), "processes left: {left:?}");
+        let state = self.dir.path().join("state");
+        for sub in ["containers", "m", "sandboxes"] {
+            let entries: Vec<_> = std::fs::read_dir(state.join(sub))
+                .map(|d| d.flatten().map(|e| e.file_name()).collect())
+                .unwrap_or_default();
+            assert!(entries.is_empty(), "{sub} left: {entries:?}");
+        }
+        let runc = std::process::Command::new("/usr/sbin/runc")
+            .arg("--root")
+            .arg(state.join("runtime/runc"))
+            .args(["list", "-q"])
+            .output()
+            .unwrap();
+        assert!(runc.stdout.is_empty(), "runc containers left");
+        for id in &self.created {
+            for controller in ["memory", "pids", "cpu"] {
+                let cg = Path::new("/sys/fs/cgroup")
+                    .join(controller)
+                    .join("berth")
+                    .join(id);
+                assert!(!cg.exists(), "cgroup left: {}", cg.display());
+            }
+        }
+    }
+}
+
+/// Parses one CRI log line: (stream, tag, text).
+fn parse_log_line(line: &str) -> (String, String, String) {
+    let mut parts = line.splitn(4, ' ');
+    let (ts, stream, tag) = (
+        parts.next().unwrap(),
+        parts.next().unwrap(),
+        parts.next().unwrap(),
+    );
+    let text = parts.next().unwrap_or("");
+    // RFC 3339 with nanoseconds in UTC: 2026-12-02T18:27:08.123456789Z
+    assert_eq!(ts.len(), 30, "timestamp {ts:?}");
+    assert!(ts.ends_with('Z') && ts.as_bytes()[10] == b'T' && ts.as_bytes()[19] == b'.');
+    assert!(matches!(stream, "stdout" | "stderr"), "{line}");
+    assert!(matches!(tag, "P" | "F"), "{line}");
+    (stream.into(), tag.into(), text.into())
+}
+
+#[tokio::test]
+async fn containers_run_exit_and_log_in_the_cri_format() {
+    let mut n = node().await;
+    let pod = n.pod("life").await;
+
+    // Exit codes 0 and 1, with reasons and times.
+    let ok = n.run(&pod, "ok", "echo hello; echo oops >&2").await;
+    let failed = n.run(&pod, "failed", "exit 1").await;
+    let ok_status = n.exited(&ok).await;
+    assert_eq!(
+        (ok_status.exit_code, ok_status.reason.as_str()),
+        (0, "Completed")
+    );
+    assert!(ok_status.started_at >= ok_status.created_at);
+    assert!(ok_status.finished_at >= ok_status.started_at);
+    let failed_status = n.exited(&failed).await;
+    assert_eq!(
+        (failed_status.exit_code, failed_status.reason.as_str()),
+        (1, "Error")
+    );
+    assert_eq!(failed_status.image.unwrap().image, n.image);
+    assert!(failed_status.image_ref.starts_with("sha256:"));
+    assert_eq!(failed_status.labels["app"], "failed");
+    let log = std::fs::read_to_string(&ok_status.log_path).unwrap();
+    let records: Vec<_> = log.lines().map(parse_log_line).collect();
+    assert!(
+        records.contains(&("stdout".into(), "F".into(), "hello".into())),
+        "{log}"
+    );
+    assert!(
+        records.contains(&("stderr".into(), "F".into(), "oops".into())),
+        "{log}"
+    );
+
+    // With a terminal, the output is one stream, logged as stdout without the CRs.
+    let mut tty = n.config("tty", "echo hi-tty; test -t 1 && echo is-a-tty");
+    tty.tty = true;
+    let tty = n.create(&pod, tty).await.unwrap();
+    n.start(&tty).await.unwrap();
+    let tty_status = n.exited(&tty).await;
+    assert_eq!(tty_status.exit_code, 0);
+    let log = std::fs::read_to_string(&tty_status.log_path).unwrap();
+    let records: Vec<_> = log.lines().map(parse_log_line).collect();
+    assert_eq!(
+        records,
+        [
+            ("stdout".into(), "F".into(), "hi-tty".into()),
+            ("stdout".into(), "F".into(), "is-a-tty".into())
+        ],
+        "{log}"
+    );
+
+    // Exit 137: killed by Stop with timeout 0; verbose status has the PID and the spec.
+    let sleeper = n.run(&pod, "sleeper", "sleep 600").await;
+    let status = n.status(&sleeper).await;
+    assert_eq!(
+        status.status.as_ref().unwrap().state,
+        cri::ContainerState::ContainerRunning as i32
+    );
+    let info: serde_json::Value = serde_json::from_str(&status.info["info"]).unwrap();
+    assert!(info["pid"].as_i64().unwrap() > 0);
+    assert_eq!(info["runtimeSpec"]["process"]["args"][2], "sleep 600");
+    n.stop(&sleeper, 0).await.unwrap();
+    let s = n.state(&sleeper).await;
+    assert_eq!(s.state, cri::ContainerState::ContainerExited as i32);
+    assert_eq!((s.exit_code, s.reason.as_str()), (137, "Error"));
+    // Stop is idempotent.
+    n.stop(&sleeper, 10).await.unwrap();
+
+    // A 40 KiB line is cut into 16 KiB partial records; a last line without a newline is
+    // written whole.
+    let long = n
+        .run(
+            &pod,
+            "long",
+            "s=0123456789abcdef; for i in 1 2 3 4 5 6 7 8 9; do s=$s$s; done; a=$s; s=$s$s; s=$s$s; \
+             printf '%s%s\\n' \"$s\" \"$a\"; printf partial >&2",
+        )
+        .await;
+    let long_status = n.exited(&long).await;
+    let log = std::fs::read_to_string(&long_status.log_path).unwrap();
+    let records: Vec<_> = log.lines().map(parse_log_line).collect();
+    let out: Vec<_> = records.iter().filter(|r| r.0 == "stdout").collect();
+    assert_eq!(
+        out.len(),
+        3,
+        "{:?}",
+        out.iter().map(|r| (&r.1, r.2.len())).collect::<Vec<_>>()
+    );
+    assert_eq!((out[0].1.as_str(), out[0].2.len()), ("P", 16384));
+    assert_eq!((out[1].1.as_str(), out[1].2.len()), ("P", 16384));
+    assert_eq!((out[2].1.as_str(), out[2].2.len()), ("F", 8192));
+    let joined: String = out.iter().map(|r| r.2.as_str()).collect();
+    assert!(joined.starts_with("0123456789abcdef0123"));
+    assert!(
+        records.contains(&("stderr".into(), "F".into(), "partial".into())),
+        "{log}"
+    );
+
+    // ReopenContainerLog after the kubelet renamed the file: a new file gets the new lines.
+    let chatty = n
+        .run(
+            &pod,
+            "chatty",
+            "i=0; while true; do echo line$i; i=$((i+1)); sleep 0.05; done",
+        )
+        .await;
+    let path = PathBuf::from(n.state(&chatty).await.log_path);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let rotated = path.with_extension("log.1");
+    std::fs::rename(&path, &rotated).unwrap();
+    n.client
+        .runtime
+        .reopen_container_log(cri::ReopenContainerLogRequest {
+            container_id: chatty.clone(),
+        })
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let fresh = std::fs::read_to_string(&path).unwrap();
+    assert!(fresh.lines().count() >= 2, "{fresh}");
+    assert!(
+        fresh
+            .lines()
+            .all(|l| parse_log_line(l).2.starts_with("line"))
+    );
+    // Reopening an exited container's log is refused.
+    let err = n
+        .client
+        .runtime
+        .reopen_container_log(cri::ReopenContainerLogRequest {
+            container_id: ok.clone(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::FailedPrecondition, "{err}");
+
+    // ListContainers filters by state, pod, label and ID prefix.
+    let list = |f: cri::ContainerFilter| cri::ListContainersRequest { filter: Some(f) };
+    let running = n
+        .client
+        .runtime
+        .list_containers(list(cri::ContainerFilter {
+            state: Some(cri::ContainerStateValue {
+                state: cri::ContainerState::ContainerRunning as i32,
+            }),
+            ..Default::default()
+        }))
+        .await
+        .unwrap()
+        .into_inner()
+        .containers;
+    assert_eq!(
+        running.iter().map(|c| c.id.as_str()).collect::<Vec<_>>(),
+        [chatty.as_str()]
+    );
+    let by_label = n
+        .client
+        .runtime
+        .list_containers(list(cri::ContainerFilter {
+            pod_sandbox_id: pod.0.clone(),
+            label_selector: [("app".to_owned(), "failed".to_owned())].into(),
+            ..Default::default()
+        }))
+        .await
+        .unwrap()
+        .into_inner()
+        .containers;
+    assert_eq!(by_label.len(), 1);
+    assert_eq!(by_label[0].id, failed);
+
+    // Errors name the object: unknown IDs, a second start, a duplicate name, a bad stop
+    // signal in the image, a missing image.
+    assert_eq!(n.start("nope").await.unwrap_err().code(), Code::NotFound);
+    assert_eq!(n.stop("nope", 1).await.unwrap_err().code(), Code::NotFound);
+    n.remove("nope").await.unwrap();
+    assert_eq!(
+        n.start(&ok).await.unwrap_err().code(),
+        Code::FailedPrecondition
+    );
+    let dup = n.create(&pod, n.config("ok", "true")).await.unwrap_err();
+    assert_eq!(dup.code(), Code::AlreadyExists, "{dup}");
+    let mut bogus = n.config("bogus", "true");
+    bogus.image = Some(spec(&n.image.replace(":latest", ":bogus")));
+    let err = n.create(&pod, bogus).await.unwrap_err();
+    assert_eq!(err.code(), Code::InvalidArgument, "{err}");
+    assert!(err.message().contains("SIGBOGUS"), "{err}");
+    let mut missing = n.config("missing", "true");
+    missing.image = Some(spec("example.invalid/none:1"));
+    assert_eq!(
+        n.create(&pod, missing).await.unwrap_err().code(),
+        Code::NotFound
+    );
+    let mut group_only = n.config("group-only", "true");
+    group_only.linux = Some(cri::LinuxContainerConfig {
+        security_context: Some(cri::LinuxContainerSecurityContext {
+            run_as_group: Some(cri::Int64Value { value: 5 }),
+            ..Default::default()
+        }),
+        ..Default::default()
+    });
+    assert_eq!(
+        n.create(&pod, group_only).await.unwrap_err().code(),
+        Code::InvalidArgument
+    );
+
+    // Remove works on exited and running containers and releases the name.
+    n.remove(&ok).await.unwrap();
+    n.remove(&ok).await.unwrap();
+    n.create(&pod, n.config("ok", "true")).await.unwrap();
+    n.remove(&chatty).await.unwrap();
+
+    // Removing the pod removes its containers and leaves nothing behind.
+    n.remove_pod(&pod.0).await;
+    let left = n
+        .client
+        .runtime
+        .list_containers(cri::ListContainersRequest::default())
+        .await
+        .unwrap()
+        .into_inner()
+        .containers;
+    assert!(left.is_empty(), "{left:?}");
+    n.assert_clean();
+    assert_eq!(n.daemon.terminate().await.code(), Some(0));
+}
+
+#[tokio::test]
+async fn stop_is_bounded_signals_right_and_never_blocks_other_calls() {
+    let mut n = node().await;
+    let pod = n.pod("stops").await;
+
+    // A container that exits on SIGTERM stops well under its timeout.
+    let polite = n
+        .run(
+            &pod,
+            "polite",
+            "trap 'exit 0' TERM; while true; do sleep 0.1; done",
+        )
+        .await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let t = Instant::now();
+    n.stop(&polite, 30).await.unwrap();
+    assert!(t.elapsed() < Duration::from_secs(3), "{:?}", t.elapsed());
+    assert_eq!(n.state(&polite).await.exit_code, 0);
+
+    // One that ignores SIGTERM is killed just after the timeout.
+    let stubborn = n
+        .run(
+            &pod,
+            "stubborn",
+            "trap '' TERM; while true; do sleep 0.1; done",
+        )
+        .await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let t = Instant::now();
+    n.stop(&stubborn, 2).await.unwrap();
+    let took = t.elapsed();
+    assert!(
+        took >= Duration::from_secs(2) && took < Duration::from_secs(4),
+        "{took:?}"
+    );
+    assert_eq!(n.state(&stubborn).await.exit_code, 137);
+
+    // The image's StopSignal (SIGUSR1) is the signal delivered.
+    let mut usr1 = n.config(
+        "usr1",
+        "trap 'echo got-usr1; exit 7' USR1; trap 'echo got-term; exit 8' TERM; \
+         while true; do sleep 0.1; done",
+    );
+    usr1.image = Some(spec(&n.image.replace(":latest", ":usr1")));
+    let usr1 = n.create(&pod, usr1).await.unwrap();
+    n.start(&usr1).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    n.stop(&usr1, 10).await.unwrap();
+    let s = n.state(&usr1).await;
+    assert_eq!(s.exit_code, 7);
+    assert!(
+        std::fs::read_to_string(&s.log_path)
+            .unwrap()
+            .contains("got-usr1")
+    );
+
+    // timeout 0 kills at once.
+    let sleeper = n.run(&pod, "sleeper", "trap '' TERM; sleep 600").await;
+    let t = Instant::now();
+    n.stop(&sleeper, 0).await.unwrap();
+    assert!(t.elapsed() < Duration::from_secs(2), "{:?}", t.elapsed());
+
+    // During a long stop, Status and ExecSync answer at once; a concurrent Stop and Remove
+    // both succeed and the container is gone.
+    let slow = n
+        .run(&pod, "slow", "trap '' TERM; while true; do sleep 0.1; done")
+        .await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut other = berth_cri_client::connect(&n.daemon.socket).await.unwrap();
+    let stopping = {
+        let id = slow.clone();
+        tokio::spawn(async move {
+            other
+                .runtime
+                .stop_container(cri::StopContainerRequest {
+                    container_id: id,
+                    timeout: 3,
+                })
+                .await
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let t = Instant::now();
+    assert_eq!(
+        n.state(&slow).await.state,
+        cri::ContainerState::ContainerRunning as i32
+    );
+    assert_eq!(n.sh(&slow, "echo alive").await, "alive");
+    assert!(t.elapsed() < Duration::from_secs(1), "{:?}", t.elapsed());
+    n.remove(&slow).await.unwrap();
+    stopping.await.unwrap().unwrap();
+    let gone = n
+        .client
+        .runtime
+        .container_status(cri::ContainerStatusRequest {
+            container_id: slow.clone(),
+            verbose: false,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(gone.code(), Code::NotFound);
+
+    n.remove_pod(&pod.0).await;
+    n.assert_clean();
+}
+
+#[tokio::test]
+async fn exec_sync_update_and_oom() {
+    let mut n = node().await;
+    let pod = n.pod("exec").await;
+    let id = n.run(&pod, "app", "sleep 600").await;
+
+    // Output per stream and the exit code.
+    let out = n
+        .exec(&id, &["sh", "-c", "echo out; echo err >&2; exit 3"], 10)
+        .await
+        .unwrap();
+    assert_eq!(out.stdout, b"out\n");
+    assert_eq!(out.stderr, b"err\n");
+    assert_eq!(out.exit_code, 3);
+    // The timeout kills the exec's processes and fails the call.
+    let t = Instant::now();
+    let err = n
+        .exec(&id, &["sh", "-c", "sleep 100; echo late"], 1)
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::DeadlineExceeded, "{err}");
+    assert!(t.elapsed() < Duration::from_secs(4));
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let ps = n.sh(&id, "ps -o args").await;
+    assert!(!ps.contains("sleep 100"), "{ps}");
+    // No command is a bad request; an exited container refuses.
+    assert_eq!(
+        n.exec(&id, &[], 1).await.unwrap_err().code(),
+        Code::InvalidArgument
+    );
+
+    // UpdateContainerResources goes through to the cgroup.
+    n.client
+        .runtime
+        .update_container_resources(cri::UpdateContainerResourcesRequest {
+            container_id: id.clone(),
+            linux: Some(cri::LinuxContainerResources {
+                memory_limit_in_bytes: 96 << 20,
+                cpu_shares: 256,
+                ..Default::default()
+            }),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let status = n.state(&id).await;
+    let r = status.resources.unwrap().linux.unwrap();
+    assert_eq!((r.memory_limit_in_bytes, r.cpu_shares), (96 << 20, 256));
+    let pid: i32 = {
+        let s = n.status(&id).await;
+        let info: serde_json::Value = serde_json::from_str(&s.info["info"]).unwrap();
+        info["pid"].as_i64().unwrap() as i32
+    };
+    let cgroup = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
+    let memory = cgroup
+        .lines()
+        .find_map(|l| l.split_once(":memory:").map(|(_, p)| p.to_owned()))
+        .unwrap();
+    let limit = std::fs::read_to_string(format!(
+        "/sys/fs/cgroup/memory{memory}/memory.limit_in_bytes"
+    ))
+    .unwrap();
+    assert_eq!(limit.trim(), (96u64 << 20).to_string());
+    n.stop(&id, 0).await.unwrap();
+    assert_eq!(
+        n.exec(&id, &["true"], 1).await.unwrap_err().code(),
+        Code::FailedPrecondition
+    );
+
+    // A tiny memory limit and an allocation: OOMKilled.
+    let mut hog = n.config("hog", "x=a; while true; do x=$x$x; done");
+    hog.linux = Some(cri::LinuxContainerConfig {
+        resources: Some(cri::LinuxContainerResources {
+            memory_limit_in_bytes: 16 << 20,
+            ..Default::default()
+        }),
+        ..Default::default()
+    });
+    let hog = n.create(&pod, hog).await.unwrap();
+    n.start(&hog).await.unwrap();
+    let s = n.exited(&hog).await;
+    assert_eq!(s.reason, "OOMKilled", "{s:?}");
+    assert_eq!(s.exit_code, 137);
+
+    n.remove_pod(&pod.0).await;
+    n.assert_clean();
+}
+
+#[tokio::test]
+async fn security_context_mounts_and_pod_sysctls_apply() {
+    let mut n = node().await;
+    let pod = n.pod("secure").await;
+    let host_dir = n.dir.path().join("host-data");
+    std::fs::create_dir_all(&host_dir).unwrap();
+    std::fs::write(host_dir.join("hello"), "from the node").unwrap();
+    // Propagation from the node needs a shared mount on the node's side, as the kubelet
+    // makes its volume dirs.
+    let sh = |cmd: String| {
+        let ok = std::process::Command::new("sh")
+            .args(["-c", &cmd])
+            .status()
+            .unwrap();
+        assert!(ok.success(), "{cmd}");
+    };
+    let hd = host_dir.display();
+    sh(format!(
+        "mount --bind {hd} {hd} && mount --make-shared {hd} && mkdir {hd}/later"
+    ));
+    let link = n.dir.path().join("host-link");
+    std::os::unix::fs::symlink(&host_dir, &link).unwrap();
+    let created_by_berth = n.dir.path().join("made/by/berth");
+    let profile = n.dir.path().join("deny-sethostname.json");
+    std::fs::write(
+        &profile,
+        r#"{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["sethostname"],"action":"SCMP_ACT_ERRNO","errnoRet":1}]}"#,
+    )
+    .unwrap();
+
+    let mut config = n.config("secure", "sleep 600");
+    config.mounts = vec![
+        cri::Mount {
+            container_path: "/data".into(),
+            host_path: link.display().to_string(),
+            readonly: true,
+            propagation: cri::MountPropagation::PropagationHostToContainer as i32,
+            ..Default::default()
+        },
+        cri::Mount {
+            container_path: "/made".into(),
+            host_path: created_by_berth.display().to_string(),
+            ..Default::default()
+        },
+    ];
+    config.linux = Some(cri::LinuxContainerConfig {
+        security_context: Some(cri::LinuxContainerSecurityContext {
+            run_as_user: Some(cri::Int64Value { value: 1000 }),
+            supplemental_groups: vec![4000],
+            readonly_rootfs: true,
+            no_new_privs: true,
+            masked_paths: vec!["/etc/hostname".into()],
+            capabilities: Some(cri::Capability {
+                add_capabilities: vec!["SYS_ADMIN".into()],
+                drop_capabilities: vec!["CHOWN".into()],
+                ..Default::default()
+            }),
+            seccomp: Some(cri::SecurityProfile {
+                profile_type: cri::security_profile::ProfileType::Localhost as i32,
+                localhost_ref: profile.display().to_string(),
+            }),
+            ..Default::default()
+        }),
+        ..Default::default()
+    });
+    let id = n.create(&pod, config).await.unwrap();
+    n.start(&id).await.unwrap();
+
+    // User 1000 from the image's /etc/passwd, its group "extra" (3000) and the request's.
+    assert_eq!(n.sh(&id, "id -u; id -g").await, "1000\n1000");
+    let groups = n.sh(&id, "id -G").await;
+    for g in ["1000", "3000", "4000"] {
+        assert!(groups.split_whitespace().any(|x| x == g), "{groups}");
+    }
+    // Capabilities: SYS_ADMIN added (bit 21), CHOWN (bit 0) dropped; no_new_privs set.
+    let status = n.sh(&id, "cat /proc/self/status").await;
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .unwrap()
+            .trim()
+            .to_owned()
+    };
+    let bounding = u64::from_str_radix(&field("CapBnd:"), 16).unwrap();
+    assert!(
+        bounding & (1 << 21) != 0 && bounding & 1 == 0,
+        "{bounding:x}"
+    );
+    assert_eq!(field("NoNewPrivs:"), "1");
+    // Read-only root, a masked path, the bind mounts (symlink resolved, missing host path
+    // created), and seccomp refusing sethostname even with CAP_SYS_ADMIN.
+    let out = n.exec(&id, &["touch", "/rootfile"], 5).await.unwrap();
+    assert_ne!(out.exit_code, 0);
+    assert_eq!(n.sh(&id, "cat /etc/hostname | wc -c").await, "0");
+    assert_eq!(n.sh(&id, "cat /data/hello").await, "from the node");
+    assert_ne!(
+        n.exec(&id, &["touch", "/data/new"], 5)
+            .await
+            .unwrap()
+            .exit_code,
+        0
+    );
+    assert!(created_by_berth.is_dir());
+    let mountinfo = n.sh(&id, "cat /proc/self/mountinfo").await;
+    let data = mountinfo
+        .lines()
+        .find(|l| l.split(' ').nth(4) == Some("/data"))
+        .unwrap();
+    assert!(
+        data.contains("master:"),
+        "/data is not a slave mount: {data}"
+    );
+    sh(format!(
+        "mount -t tmpfs -o size=1m later {hd}/later && touch {hd}/later/seen"
+    ));
+    assert_eq!(n.sh(&id, "ls /data/later").await, "seen");
+    let out = n.exec(&id, &["hostname", "evil"], 5).await.unwrap();
+    assert_ne!(out.exit_code, 0, "sethostname was allowed");
+    // The pod's sysctl is visible in the container's IPC namespace.
+    assert_eq!(n.sh(&id, "cat /proc/sys/kernel/shm_rmid_forced").await, "1");
+
+    // RuntimeDefault seccomp without CAP_SYS_ADMIN refuses unshare; Unconfined does not
+    // filter. An unprefixed custom profile is refused at create.
+    let mut confined = n.config("confined", "sleep 600");
+    confined.linux = Some(cri::LinuxContainerConfig {
+        security_context: Some(cri::LinuxContainerSecurityContext {
+            seccomp: Some(cri::SecurityProfile {
+                profile_type: cri::security_profile::ProfileType::RuntimeDefault as i32,
+                ..Default::default()
+            }),
+            ..Default::default()
+        }),
+        ..Default::default()
+    });
+    let confined = n.create(&pod, confined).await.unwrap();
+    n.start(&confined).await.unwrap();
+    assert_eq!(
+        n.sh(&confined, "grep Seccomp: /proc/self/status").await,
+        "Seccomp:\t2"
+    );
+    let mut unprefixed = n.config("unprefixed", "true");
+    unprefixed.linux = Some(cri::LinuxContainerConfig {
+        security_context: Some(
+            #[allow(deprecated)]
+            cri::LinuxContainerSecurityContext {
+                seccomp_profile_path: "my-profile.json".into(),
+                ..Default::default()
+            },
+        ),
+        ..Default::default()
+    });
+    assert_eq!(
+        n.create(&pod, unprefixed).await.unwrap_err().code(),
+        Code::InvalidArgument
+    );
+
+    n.remove_pod(&pod.0).await;
+    sh(format!("umount {hd}/later && umount {hd}"));
+    n.assert_clean();
+}
+
+#[tokio::test]
+async fn a_terminating_pod_takes_no_new_container() {
+    let mut n = node().await;
+    let pod = n.pod("ending").await;
+    let id = n.run(&pod, "app", "sleep 600").await;
+    let created = n.create(&pod, n.config("late", "sleep 600")).await.unwrap();
+    n.client
+        .runtime
+        .stop_pod_sandbox(cri::StopPodSandboxRequest {
+            pod_sandbox_id: pod.0.clone(),
+        })
+        .await
+        .unwrap();
+    // Stopping the pod stopped its containers.
+    assert_eq!(
+        n.state(&id).await.state,
+        cri::ContainerState::ContainerExited as i32
+    );
+    let err = n.create(&pod, n.config("new", "true")).await.unwrap_err();
+    assert_eq!(err.code(), Code::FailedPrecondition, "{err}");
+    let err = n.start(&created).await.unwrap_err();
+    assert_eq!(err.code(), Code::FailedPrecondition, "{err}");
+    n.client
+        .runtime
+        .remove_pod_sandbox(cri::RemovePodSandboxRequest {
+            pod_sandbox_id: pod.0.clone(),
+        })
+        .await
+        .unwrap();
+    let err = n.create(&pod, n.config("after", "true")).await.unwrap_err();
+    assert_eq!(err.code(), Code::NotFound, "{err}");
+    n.assert_clean();
+}
