@@ -4,38 +4,16 @@
 //!
 //! Run: `bench/sandbox.sh` (builds berthd, berth-pause and berth-monitor in release). Root.
 
-use std::path::PathBuf;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+#[path = "bench_common/mod.rs"]
+mod bench_common;
 
-use berth_cri_client::{connect, cri};
+use std::process::{Command, Stdio};
+use std::time::Instant;
+
+use bench_common::{Berthd, median, monitor_pid, pss_kib, rss_kib};
+use berth_cri_client::cri;
 
 const PODS: usize = 20;
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(|a, b| a.total_cmp(b));
-    v[v.len() / 2]
-}
-
-fn rss_kib(pid: i32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap_or_default()
-        .lines()
-        .find(|l| l.starts_with("VmRSS:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
-}
-
-fn pss_kib(pid: i32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup"))
-        .unwrap_or_default()
-        .lines()
-        .find(|l| l.starts_with("Pss:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
-}
 
 fn config(i: usize) -> cri::PodSandboxConfig {
     cri::PodSandboxConfig {
@@ -52,9 +30,6 @@ fn config(i: usize) -> cri::PodSandboxConfig {
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
-    let berthd = std::env::var("BERTHD")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| PathBuf::from("target/release/berthd"));
     let dir = tempfile::tempdir().unwrap();
     let conf = dir.path().join("cni");
     std::fs::create_dir(&conf).unwrap();
@@ -68,41 +43,15 @@ async fn main() {
         .to_string(),
     )
     .unwrap();
-    let config_path = dir.path().join("config.toml");
-    std::fs::write(
-        &config_path,
-        format!(
+    let (daemon, mut client) = Berthd::start(
+        dir.path(),
+        &format!(
             "[network]\nconf_dir = \"{}\"\nbin_dirs = [\"/usr/lib/cni\", \"/opt/cni/bin\"]\n",
             conf.display()
         ),
     )
-    .unwrap();
-    let log_path = dir.path().join("berthd.log");
-    let mut child = Command::new(&berthd)
-        .arg("--config")
-        .arg(&config_path)
-        .arg("--root")
-        .arg(dir.path().join("root"))
-        .arg("--state")
-        .arg(dir.path().join("state"))
-        .args(["--log-format", "json"])
-        .stderr(std::fs::File::create(&log_path).unwrap())
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("start berthd");
-    let socket = dir.path().join("state/berth.sock");
-    let mut client = loop {
-        if let Ok(mut c) = connect(&socket).await
-            && c.runtime
-                .version(cri::VersionRequest::default())
-                .await
-                .is_ok()
-        {
-            break c;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
-    let daemon_idle = rss_kib(child.id() as i32);
+    .await;
+    let daemon_idle = rss_kib(daemon.pid());
 
     // Sequential: one pod at a time, as the kubelet's first pod sees it.
     let mut client_ms = [Vec::new(), Vec::new(), Vec::new()];
@@ -168,20 +117,12 @@ async fn main() {
         let pid = info["pid"].as_i64().unwrap() as i32;
         infra_rss.push(rss_kib(pid) as f64);
         infra_pss.push(pss_kib(pid) as f64);
-        let out = Command::new("pgrep")
-            .args(["-f", &format!("berth-monitor --id {id}")])
-            .output()
-            .unwrap();
-        if let Some(mpid) = String::from_utf8_lossy(&out.stdout)
-            .split_whitespace()
-            .next()
-            .and_then(|p| p.parse::<i32>().ok())
-        {
+        if let Some(mpid) = monitor_pid(id) {
             mon_rss.push(rss_kib(mpid) as f64);
             mon_pss.push(pss_kib(mpid) as f64);
         }
     }
-    let daemon_20 = rss_kib(child.id() as i32);
+    let daemon_20 = rss_kib(daemon.pid());
     for id in ids {
         client
             .runtime
@@ -197,34 +138,12 @@ async fn main() {
             .unwrap();
     }
     drop(client);
-    let _ = Command::new("kill")
-        .arg("-TERM")
-        .arg(child.id().to_string())
-        .status();
-    let _ = child.wait();
+    let server_ms = daemon.stop(&["RunPodSandbox", "StopPodSandbox", "RemovePodSandbox"]);
     let _ = Command::new("ip")
         .args(["link", "del", &bridge])
         .stderr(Stdio::null())
         .status();
 
-    // Server-side times from berthd's one line per mutating call.
-    let log = std::fs::read_to_string(&log_path).unwrap_or_default();
-    let mut server_ms = [Vec::new(), Vec::new(), Vec::new()];
-    for line in log
-        .lines()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-    {
-        let (Some(ms), Some(rpc)) = (line["ms"].as_f64(), line["span"]["rpc"].as_str()) else {
-            continue;
-        };
-        let slot = match rpc {
-            "RunPodSandbox" => 0,
-            "StopPodSandbox" => 1,
-            "RemovePodSandbox" => 2,
-            _ => continue,
-        };
-        server_ms[slot].push(ms);
-    }
     println!("pods: {PODS}, sequential, median ms (server-side / client-side)");
     for (i, rpc) in ["RunPodSandbox", "StopPodSandbox", "RemovePodSandbox"]
         .iter()
@@ -233,11 +152,7 @@ async fn main() {
         let server = server_ms[i].iter().take(PODS).cloned().collect::<Vec<_>>();
         println!(
             "{rpc:>18}: {:6.1} / {:6.1}",
-            if server.is_empty() {
-                f64::NAN
-            } else {
-                median(server)
-            },
+            median(server),
             median(client_ms[i].clone())
         );
     }

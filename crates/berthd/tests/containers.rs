@@ -945,6 +945,26 @@ async fn a_terminating_pod_takes_no_new_container() {
     assert_eq!(err.code(), Code::FailedPrecondition, "{err}");
     let err = n.start(&created).await.unwrap_err();
     assert_eq!(err.code(), Code::FailedPrecondition, "{err}");
+    // Images removed while containers exist keep their layers until the containers go.
+    let layers = n.dir.path().join("root/layers");
+    let unpacked = || {
+        std::fs::read_dir(&layers)
+            .unwrap()
+            .flatten()
+            .filter(|e| e.file_name() != "tmp")
+            .count()
+    };
+    assert_eq!(unpacked(), 1);
+    for tag in ["latest", "usr1", "bogus"] {
+        n.client
+            .image
+            .remove_image(cri::RemoveImageRequest {
+                image: Some(spec(&n.image.replace(":latest", &format!(":{tag}")))),
+            })
+            .await
+            .unwrap();
+    }
+    assert_eq!(unpacked(), 1, "layers in use were deleted");
     n.client
         .runtime
         .remove_pod_sandbox(cri::RemovePodSandboxRequest {
@@ -952,6 +972,7 @@ async fn a_terminating_pod_takes_no_new_container() {
         })
         .await
         .unwrap();
+    assert_eq!(unpacked(), 0, "unused layers were kept");
     let err = n.create(&pod, n.config("after", "true")).await.unwrap_err();
     assert_eq!(err.code(), Code::NotFound, "{err}");
     n.assert_clean();

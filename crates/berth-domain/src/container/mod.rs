@@ -39,11 +39,11 @@ use berth_store::{
 };
 use tokio::sync::watch;
 
+pub(crate) use crate::blocking;
 use crate::locks::KeyedLocks;
 use crate::runtime::Handlers;
 use crate::sandbox::{Helpers, NamespaceMode};
 use crate::{Error, Indexes};
-pub(crate) use crate::blocking;
 
 pub use exec::ExecOutput;
 pub use process::UserRequest;
@@ -162,8 +162,12 @@ struct Live {
     lock: tokio::sync::Mutex<()>,
     /// `true` once the exit is recorded (or the container never ran and is gone).
     stopped: watch::Sender<bool>,
-    /// Keeps the image's layers from garbage collection while the container exists.
-    _lease: berth_image::Leases,
+    /// Keeps the image's layers from garbage collection while the container exists; taken
+    /// (released) when the container is removed.
+    lease: Mutex<Option<berth_image::Leases>>,
+    /// The leased layers' chain IDs, collected after the container goes if no image names
+    /// them any more.
+    chains: Vec<String>,
     /// The exit watcher's task; aborted when the container is removed.
     watcher: Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
@@ -310,15 +314,21 @@ impl Shared {
     /// Starts tracking a container in memory, leasing its image's layers.
     fn track(&self, record: &ContainerRecord, stopped: bool) -> Arc<Live> {
         let lease = self.images.lease();
-        if let Ok(Some(image)) = self.images.find(&record.image_ref) {
-            for chain in &image.chain_ids {
-                lease.add(chain);
-            }
+        let chains = self
+            .images
+            .find(&record.image_ref)
+            .ok()
+            .flatten()
+            .map(|image| image.chain_ids)
+            .unwrap_or_default();
+        for chain in &chains {
+            lease.add(chain);
         }
         let live = Arc::new(Live {
             lock: tokio::sync::Mutex::new(()),
             stopped: watch::channel(stopped).0,
-            _lease: lease,
+            lease: Mutex::new(Some(lease)),
+            chains,
             watcher: Mutex::new(None),
         });
         self.live

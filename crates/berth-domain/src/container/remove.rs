@@ -96,11 +96,19 @@ impl Shared {
             .lock()
             .expect("live containers")
             .remove(&record.id);
-        if let Some(live) = live {
-            live.stopped.send_replace(true);
-            if let Some(task) = live.watcher.lock().expect("watcher").take() {
-                task.abort();
-            }
+        let Some(live) = live else {
+            return Ok(());
+        };
+        live.stopped.send_replace(true);
+        if let Some(task) = live.watcher.lock().expect("watcher").take() {
+            task.abort();
+        }
+        let chains = live.chains.clone();
+        // Callers may still hold the entry: release the lease itself.
+        drop(live.lease.lock().expect("lease").take());
+        // Its image may have been removed while it existed: its layers go now.
+        if let Err(e) = self.images.collect_layers(&chains).await {
+            tracing::warn!(container_id = %record.id, error = %e, "cannot collect unused layers");
         }
         Ok(())
     }

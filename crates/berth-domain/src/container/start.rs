@@ -43,6 +43,9 @@ impl ContainerService {
                 record.state
             )));
         }
+        // Taken before the start: a short-lived process may be reaped before `start` returns,
+        // and its finish time must not precede its start time.
+        let started_at = crate::clock::now_ns();
         let dir = s.monitor_dir(&id);
         blocking("starting a container", move || {
             monitor::ask(&dir, &Request::Start, START_TIMEOUT).map_err(Error::InvalidRequest)
@@ -54,7 +57,7 @@ impl ContainerService {
             reason: e.to_string(),
         })?;
         record.state = ContainerState::Running;
-        record.started_at_ns = crate::clock::now_ns();
+        record.started_at_ns = started_at;
         s.save(&record).await?;
         tracing::info!(container_id = %id, pid = record.pid, "container started");
         Ok(())

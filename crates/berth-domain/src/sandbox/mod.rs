@@ -27,11 +27,11 @@ use std::time::Duration;
 use berth_config::{CgroupDriver, Config};
 use berth_store::{SandboxRecord, Store};
 
+pub(crate) use crate::blocking;
 use crate::container::ContainerService;
 use crate::locks::KeyedLocks;
 use crate::runtime::Handlers;
 use crate::{Error, Indexes};
-pub(crate) use crate::blocking;
 
 pub use controller::{InfraRef, InfraStatus, Platform, PodSandboxController, SandboxController};
 pub use files::DnsConfig;
