@@ -218,6 +218,24 @@ impl Shared {
     }
 }
 
+impl Shared {
+    /// SIGKILL to every process left in the container's cgroup after its init exited.
+    fn kill_rest(&self) {
+        let _busy = self.runtime_busy.lock().expect("runtime lock");
+        let a = &self.args;
+        let _ = Command::new(&a.runtime)
+            .arg("--root")
+            .arg(&a.runtime_root)
+            .args(["kill", "--all"])
+            .arg(&a.id)
+            .arg("KILL")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+    }
+}
+
 fn log_errors(log: &Path) -> String {
     let text = std::fs::read_to_string(log).unwrap_or_default();
     let msgs: Vec<String> = text
@@ -462,16 +480,25 @@ fn reap(pid: i32, shared: &Shared) {
         }
         sweep_orphans(shared);
     };
-    // Let the output drain (bounded: an orphan may hold the pipes open) so that whoever
-    // learns of the exit finds the whole log written.
+    // Let the output drain (bounded) so that whoever learns of the exit finds the whole log
+    // written. Processes the init left behind (it shared a PID namespace, so the kernel did
+    // not kill them) may hold the pipes open: like containerd's shim, kill what is left of the
+    // container then.
     let mut inner = shared.inner.lock().expect("state");
     let deadline = std::time::Instant::now() + DRAIN_LIMIT;
+    let mut killed_rest = false;
     while inner.drained < inner.streams && std::time::Instant::now() < deadline {
-        inner = shared
+        let (next, timeout) = shared
             .changed
             .wait_timeout(inner, Duration::from_millis(20))
-            .expect("state")
-            .0;
+            .expect("state");
+        inner = next;
+        if timeout.timed_out() && !killed_rest && inner.drained < inner.streams {
+            killed_rest = true;
+            drop(inner);
+            shared.kill_rest();
+            inner = shared.inner.lock().expect("state");
+        }
     }
     if let Some(log) = inner.log.as_mut() {
         let _ = log.sync_data();

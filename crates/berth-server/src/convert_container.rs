@@ -119,6 +119,7 @@ pub(crate) fn container_request(
             readonly_paths: sc.readonly_paths,
             user,
             pid: namespace_mode(options.pid),
+            pid_target: options.target_id,
             seccomp: Some(seccomp),
             apparmor,
             selinux: sc.selinux_options.is_some_and(|o| {

@@ -792,6 +792,11 @@ async fn security_context_mounts_and_pod_sysctls_apply() {
     .unwrap();
 
     let mut config = n.config("secure", "sleep 600");
+    config.devices = vec![cri::Device {
+        container_path: "/dev/berth-zero".into(),
+        host_path: "/dev/zero".into(),
+        permissions: "r".into(),
+    }];
     config.mounts = vec![
         cri::Mount {
             container_path: "/data".into(),
@@ -880,6 +885,42 @@ async fn security_context_mounts_and_pod_sysctls_apply() {
     assert_eq!(n.sh(&id, "ls /data/later").await, "seen");
     let out = n.exec(&id, &["hostname", "evil"], 5).await.unwrap();
     assert_ne!(out.exit_code, 0, "sethostname was allowed");
+    // The device asked for is there and readable.
+    assert_eq!(n.sh(&id, "head -c 4 /dev/berth-zero | wc -c").await, "4");
+    // An ephemeral container (PID namespace TARGET) sees the target's processes.
+    let mut debug = n.config("debug", "sleep 600");
+    debug.linux = Some(cri::LinuxContainerConfig {
+        security_context: Some(cri::LinuxContainerSecurityContext {
+            namespace_options: Some(cri::NamespaceOption {
+                pid: cri::NamespaceMode::Target as i32,
+                target_id: id.clone(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }),
+        ..Default::default()
+    });
+    let debug = n.create(&pod, debug).await.unwrap();
+    n.start(&debug).await.unwrap();
+    let ps = n.sh(&debug, "ps -o pid,args").await;
+    assert!(ps.contains("sleep 600") && ps.lines().count() >= 3, "{ps}");
+    // A privileged container gets the node's devices.
+    let mut privileged = n.config("privileged", "sleep 600");
+    privileged.linux = Some(cri::LinuxContainerConfig {
+        security_context: Some(cri::LinuxContainerSecurityContext {
+            privileged: true,
+            ..Default::default()
+        }),
+        ..Default::default()
+    });
+    let privileged = n.create(&pod, privileged).await.unwrap();
+    n.start(&privileged).await.unwrap();
+    if Path::new("/dev/kmsg").exists() {
+        assert_eq!(
+            n.sh(&privileged, "test -c /dev/kmsg && echo yes").await,
+            "yes"
+        );
+    }
     // The pod's sysctl is visible in the container's IPC namespace.
     assert_eq!(n.sh(&id, "cat /proc/sys/kernel/shm_rmid_forced").await, "1");
 

@@ -578,6 +578,7 @@ async fn a_container_spec_joins_its_pod() {
         host_network: false,
         host_ipc: false,
         pid: NamespaceMode::Pod,
+        pid_target: 0,
         resources: Resources {
             memory_limit: 64 << 20,
             ..Default::default()

@@ -137,12 +137,11 @@ impl ContainerService {
             },
         )
         .map_err(bad)?;
-        if req.security.pid == NamespaceMode::Target {
-            return Err(bad(
-                "PID namespace mode TARGET (ephemeral containers) is not supported by berth yet"
-                    .into(),
-            ));
-        }
+        let pid_target = if req.security.pid == NamespaceMode::Target {
+            self.target_pid(&req.security.pid_target, &pod_id).await?
+        } else {
+            0
+        };
         for m in &req.mounts {
             if !m.container_path.starts_with('/') || m.host_path.is_empty() {
                 return Err(bad(format!(
@@ -200,7 +199,7 @@ impl ContainerService {
         };
         let live = s.track(&record, false);
         let built = match s.save(&record).await {
-            Ok(()) => build(s, &mut record, &req, &pod, &image, config).await,
+            Ok(()) => build(s, &mut record, &req, &pod, &image, config, pid_target).await,
             Err(e) => Err(e),
         };
         let built = match built {
@@ -230,6 +229,26 @@ impl ContainerService {
     }
 }
 
+impl ContainerService {
+    /// The init PID of the running container an ephemeral container targets (same pod).
+    async fn target_pid(&self, target: &str, pod_id: &str) -> Result<i32, Error> {
+        if target.is_empty() {
+            return Err(Error::InvalidRequest(
+                "PID namespace mode TARGET needs namespace_options.target_id".into(),
+            ));
+        }
+        let id = self.resolve(target)?;
+        let record = self.shared.get(&id).await?;
+        if record.sandbox_id != pod_id || record.state != ContainerState::Running {
+            return Err(Error::FailedPrecondition(format!(
+                "target container {id} must be running in sandbox {pod_id} (it is {:?} in {})",
+                record.state, record.sandbox_id
+            )));
+        }
+        Ok(record.pid)
+    }
+}
+
 /// The CRI log path: the pod's log directory joined with the container's relative path.
 fn log_path(pod: &SandboxRecord, relative: &str) -> Result<Option<PathBuf>, String> {
     if relative.is_empty() {
@@ -253,6 +272,7 @@ async fn build(
     pod: &SandboxRecord,
     image: &ImageDetails,
     config: ImageConfig,
+    pid_target: i32,
 ) -> Result<(), Error> {
     let id = record.id.clone();
     let step = |step: &'static str| {
@@ -338,6 +358,7 @@ async fn build(
         } else {
             sec.pid
         },
+        pid_target,
         resources: Resources {
             cpu_shares: r.cpu_shares.max(0) as u64,
             cpu_quota: r.cpu_quota,
@@ -508,6 +529,19 @@ fn add_linux_extras(
         );
     }
     let mut devices = linux.devices().clone().unwrap_or_default();
+    if req.security.privileged {
+        // A privileged container sees the node's devices, as with containerd and CRI-O.
+        for path in host_devices(Path::new("/dev")) {
+            let d = DeviceRequest {
+                container_path: path.display().to_string(),
+                host_path: path.display().to_string(),
+                permissions: "rwm".into(),
+            };
+            if let Ok((device, _)) = device(&d) {
+                devices.push(device);
+            }
+        }
+    }
     for d in &req.devices {
         let (device, rule) = device(d)?;
         devices.push(device);
@@ -534,6 +568,43 @@ fn add_linux_extras(
     linux.set_seccomp(seccomp);
     spec.set_linux(Some(linux));
     Ok(())
+}
+
+/// The device nodes under `dir`, recursively, except those every container gets anyway and
+/// the pseudo-terminal, shared-memory and message-queue trees.
+fn host_devices(dir: &Path) -> Vec<PathBuf> {
+    const SKIP: &[&str] = &[
+        "/dev/pts",
+        "/dev/shm",
+        "/dev/mqueue",
+        "/dev/null",
+        "/dev/zero",
+        "/dev/full",
+        "/dev/random",
+        "/dev/urandom",
+        "/dev/tty",
+        "/dev/console",
+        "/dev/ptmx",
+    ];
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if SKIP.iter().any(|s| path == Path::new(s)) {
+            continue;
+        }
+        let Ok(kind) = entry.file_type() else {
+            continue;
+        };
+        if kind.is_dir() {
+            out.extend(host_devices(&path));
+        } else if kind.is_char_device() || kind.is_block_device() {
+            out.push(path);
+        }
+    }
+    out
 }
 
 /// A device node of the node, as the spec's device and its cgroup rule.

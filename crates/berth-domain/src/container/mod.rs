@@ -109,6 +109,8 @@ pub struct SecurityRequest {
     pub user: UserRequest,
     /// PID namespace mode.
     pub pid: NamespaceMode,
+    /// With `pid` TARGET: the container whose PID namespace to join (ephemeral containers).
+    pub pid_target: String,
     /// Seccomp.
     pub seccomp: Option<SeccompProfile>,
     /// An AppArmor profile was asked for.

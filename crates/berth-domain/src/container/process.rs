@@ -236,6 +236,26 @@ pub const ALL_CAPABILITIES: &[&str] = &[
     "CAP_CHECKPOINT_RESTORE",
 ];
 
+/// "Every capability" means every one berthd itself holds (its bounding set), as containerd
+/// does: a node's root may lack some (CAP_SYS_RESOURCE in a container, capabilities newer
+/// than the kernel), and asking the runtime for those fails the container.
+fn host_capabilities() -> Vec<String> {
+    let bounding = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("CapBnd:"))
+                .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+        })
+        .unwrap_or(u64::MAX);
+    ALL_CAPABILITIES
+        .iter()
+        .enumerate()
+        .filter(|(bit, _)| bounding & (1u64 << bit) != 0)
+        .map(|(_, name)| name.to_string())
+        .collect()
+}
+
 fn normalise_cap(name: &str) -> Result<String, String> {
     let upper = name.trim().to_ascii_uppercase();
     let full = if upper.starts_with("CAP_") {
@@ -258,7 +278,7 @@ pub fn capabilities(
     privileged: bool,
 ) -> Result<Vec<String>, String> {
     if privileged {
-        return Ok(ALL_CAPABILITIES.iter().map(|s| s.to_string()).collect());
+        return Ok(host_capabilities());
     }
     let add: Vec<String> = add
         .iter()
@@ -270,7 +290,7 @@ pub fn capabilities(
         .collect::<Result<_, _>>()?;
     let mut set: BTreeSet<String> = DEFAULT_CAPABILITIES.iter().map(|s| s.to_string()).collect();
     if add.iter().any(|c| c == "CAP_ALL") {
-        set.extend(ALL_CAPABILITIES.iter().map(|s| s.to_string()));
+        set.extend(host_capabilities());
     }
     if drop.iter().any(|c| c == "CAP_ALL") {
         set.clear();
@@ -411,15 +431,20 @@ mod tests {
             capabilities(&v(&["NET_BIND_SERVICE"]), &v(&["ALL"]), false).unwrap(),
             v(&["CAP_NET_BIND_SERVICE"])
         );
+        let sorted = |mut v: Vec<String>| {
+            v.sort();
+            v
+        };
         assert_eq!(
-            capabilities(&v(&["ALL"]), &[], false).unwrap().len(),
-            ALL_CAPABILITIES.len()
+            sorted(capabilities(&v(&["ALL"]), &[], false).unwrap()),
+            sorted(host_capabilities())
         );
         assert!(capabilities(&v(&["NOPE"]), &[], false).is_err());
         assert_eq!(
-            capabilities(&[], &v(&["ALL"]), true).unwrap().len(),
-            ALL_CAPABILITIES.len(),
+            capabilities(&[], &v(&["ALL"]), true).unwrap(),
+            host_capabilities(),
             "privileged"
         );
+        assert!(host_capabilities().contains(&"CAP_CHOWN".to_owned()));
     }
 }

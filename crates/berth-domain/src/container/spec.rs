@@ -93,6 +93,8 @@ pub struct ContainerSpecInput {
     pub host_ipc: bool,
     /// PID namespace mode of the container.
     pub pid: NamespaceMode,
+    /// With `pid` TARGET: the PID of the target container's init, whose namespace it joins.
+    pub pid_target: i32,
     /// Limits.
     pub resources: Resources,
     /// Clamped `oom_score_adj`.
@@ -241,10 +243,12 @@ pub fn container_spec(input: &ContainerSpecInput) -> Result<Spec, String> {
         NamespaceMode::Pod => namespaces.push(ns(LinuxNamespaceType::Pid, pod_ns("pid"))?),
         NamespaceMode::Container => namespaces.push(ns(LinuxNamespaceType::Pid, None)?),
         NamespaceMode::Node => {}
+        NamespaceMode::Target if input.pid_target > 0 => namespaces.push(ns(
+            LinuxNamespaceType::Pid,
+            Some(PathBuf::from(format!("/proc/{}/ns/pid", input.pid_target))),
+        )?),
         NamespaceMode::Target => {
-            return Err(
-                "PID namespace TARGET needs the target container (ephemeral containers)".into(),
-            );
+            return Err("PID namespace TARGET needs a running target container".into());
         }
     }
     let mut linux = spec
@@ -334,6 +338,7 @@ mod tests {
             }],
             pod_dir: "/run/berth/sandboxes/p".into(),
             infra_pid: 42,
+            pid_target: 0,
             host_network: false,
             host_ipc: false,
             pid: NamespaceMode::Pod,
@@ -474,5 +479,10 @@ mod tests {
         let mut t = input();
         t.pid = NamespaceMode::Target;
         assert!(container_spec(&t).is_err());
+        t.pid_target = 77;
+        let spec = container_spec(&t).unwrap();
+        let ns = spec.linux().as_ref().unwrap().namespaces().clone().unwrap();
+        assert!(ns.iter().any(|n| n.typ() == LinuxNamespaceType::Pid
+            && n.path().as_deref() == Some(Path::new("/proc/77/ns/pid"))));
     }
 }
