@@ -228,6 +228,9 @@ fn line_of_key(text: &str, key: &str) -> Option<usize> {
         .map(|i| i + 1)
 }
 
+/// The longest path a Unix socket can be bound to (`sun_path` less its NUL).
+const MAX_SOCKET_PATH: usize = 107;
+
 impl Config {
     /// Parses TOML text; `path` only labels errors.
     pub fn parse(text: &str, path: &Path) -> Result<Self, ConfigError> {
@@ -312,6 +315,23 @@ impl Config {
                     format!("{} is not an absolute path", path.display()),
                 ));
             }
+        }
+        // Each monitor listens on `<state>/m/<64-hex id>/monitor.sock`, and a Unix socket
+        // path has at most 107 bytes.
+        let longest = self
+            .state
+            .join("m")
+            .join("0".repeat(64))
+            .join("monitor.sock");
+        if longest.as_os_str().len() > MAX_SOCKET_PATH {
+            return Err(invalid(
+                "state",
+                format!(
+                    "{} is too long: monitor sockets under it would exceed the {MAX_SOCKET_PATH}-byte limit of a Unix socket path (keep it under {} bytes)",
+                    self.state.display(),
+                    MAX_SOCKET_PATH + self.state.as_os_str().len() - longest.as_os_str().len()
+                ),
+            ));
         }
         if let Some(socket) = &self.socket
             && !socket.is_absolute()

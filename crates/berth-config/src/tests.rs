@@ -126,6 +126,10 @@ fn semantic_errors_name_the_key() {
     );
     let e = parse("[network]\nbin_dirs = [\"cni\"]\n").unwrap_err();
     assert!(e.to_string().contains("network.bin_dirs"), "{e}");
+    // Monitor sockets live under the state dir: a long one would fail every pod.
+    let e = parse(&format!("state = \"/{}\"\n", "s".repeat(40))).unwrap_err();
+    assert!(e.to_string().contains("too long"), "{e}");
+    parse(&format!("state = \"/{}\"\n", "s".repeat(26))).unwrap();
 }
 
 #[test]

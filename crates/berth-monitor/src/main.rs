@@ -359,12 +359,13 @@ fn run(args: Args, mut ready: File) -> Result<(), String> {
         let _ = write!(ready, "{e}");
         std::process::exit(1);
     }
-    match serve_created(&shared, &pid_file, ready, outputs) {
+    match serve_created(&shared, &pid_file, &mut ready, outputs) {
         Ok(()) => Ok(()),
         Err(e) => {
-            // Created but unusable: never leave the container behind.
+            // Created but unusable: never leave the container behind, and say why.
             let _ = shared.runtime("delete", &["--force"]);
-            Err(e)
+            let _ = write!(ready, "{e}");
+            std::process::exit(1);
         }
     }
 }
@@ -373,7 +374,7 @@ fn run(args: Args, mut ready: File) -> Result<(), String> {
 fn serve_created(
     shared: &Arc<Shared>,
     pid_file: &Path,
-    mut ready: File,
+    ready: &mut File,
     outputs: Vec<(OwnedFd, &'static str)>,
 ) -> Result<(), String> {
     let pid: i32 = std::fs::read_to_string(pid_file)
@@ -394,7 +395,9 @@ fn serve_created(
     let _ = std::fs::remove_file(&socket);
     let listener = UnixListener::bind(&socket).map_err(|e| format!("{}: {e}", socket.display()))?;
     let _ = write!(ready, "ok {pid}");
-    drop(ready);
+    // Close the caller's end for good: it reads until end of file.
+    let null = File::open("/dev/null").map_err(|e| e.to_string())?;
+    let _ = std::mem::replace(ready, null);
     redirect_stdio_to_null();
     for conn in listener.incoming().flatten() {
         let shared = shared.clone();
