@@ -62,6 +62,17 @@ fn container(image: &str, i: usize) -> cri::ContainerConfig {
             "-c".into(),
             "trap 'exit 0' TERM; sleep 1000 & wait".into(),
         ],
+        // Its own PID namespace, as the kubelet asks by default.
+        linux: Some(cri::LinuxContainerConfig {
+            security_context: Some(cri::LinuxContainerSecurityContext {
+                namespace_options: Some(cri::NamespaceOption {
+                    pid: cri::NamespaceMode::Container as i32,
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }),
         ..Default::default()
     }
 }

@@ -1,0 +1,106 @@
+//! Finding a runtime's processes: the daemon behind a socket, and helper processes by name.
+
+use std::path::Path;
+
+use regex::Regex;
+
+/// Resident set size of `pid`, KiB (0 if gone).
+pub fn rss_kib(pid: i32) -> u64 {
+    field_kib(&format!("/proc/{pid}/status"), "VmRSS:")
+}
+
+/// Proportional set size of `pid` (shared pages divided among their users), KiB (0 if gone).
+pub fn pss_kib(pid: i32) -> u64 {
+    field_kib(&format!("/proc/{pid}/smaps_rollup"), "Pss:")
+}
+
+fn field_kib(file: &str, name: &str) -> u64 {
+    std::fs::read_to_string(file)
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix(name))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+fn cmdline(pid: i32) -> String {
+    std::fs::read(format!("/proc/{pid}/cmdline"))
+        .map(|b| {
+            String::from_utf8_lossy(&b)
+                .trim_end_matches('\0')
+                .replace('\0', " ")
+        })
+        .unwrap_or_default()
+}
+
+fn pids() -> Vec<i32> {
+    std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse().ok())
+        .collect()
+}
+
+/// The process listening on the Unix socket `socket`: the inode from `/proc/net/unix`, then
+/// the process holding a descriptor to it.
+pub fn socket_owner(socket: &Path) -> Option<i32> {
+    let path = socket.to_str()?.trim_start_matches("unix://");
+    let table = std::fs::read_to_string("/proc/net/unix").ok()?;
+    let inode = table.lines().find_map(|l| {
+        let fields: Vec<&str> = l.split_whitespace().collect();
+        (fields.len() >= 8 && fields[7] == path).then(|| fields[6].to_owned())
+    })?;
+    let target = format!("socket:[{inode}]");
+    pids().into_iter().find(|pid| {
+        std::fs::read_dir(format!("/proc/{pid}/fd"))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .any(|fd| {
+                std::fs::read_link(fd.path())
+                    .map(|l| l.to_string_lossy() == target)
+                    .unwrap_or(false)
+            })
+    })
+}
+
+/// PIDs of processes whose command line matches `pattern`.
+pub fn matching(pattern: &Regex) -> Vec<i32> {
+    let me = std::process::id() as i32;
+    pids()
+        .into_iter()
+        .filter(|&pid| pid != me)
+        .filter(|&pid| pattern.is_match(&cmdline(pid)))
+        .collect()
+}
+
+/// Summed memory of the processes matching a helper pattern, KiB.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct HelperMemory {
+    /// Summed RSS.
+    pub rss: u64,
+    /// Summed PSS.
+    pub pss: u64,
+}
+
+/// The summed RSS and PSS of the processes matching `pattern`.
+pub fn helpers_memory(pattern: &Regex) -> HelperMemory {
+    matching(pattern)
+        .into_iter()
+        .fold(HelperMemory::default(), |m, p| HelperMemory {
+            rss: m.rss + rss_kib(p),
+            pss: m.pss + pss_kib(p),
+        })
+}
+
+/// The helper pattern for a runtime, from its CRI name.
+pub fn default_helper_pattern(runtime_name: &str) -> &'static str {
+    match runtime_name {
+        "berth" => r"^\S*berth-(monitor|pause)\b",
+        "containerd" => r"^\S*containerd-shim|^/pause\b|^sleep 2147483647",
+        "cri-o" => r"^\S*conmon\b|^/pause\b",
+        _ => r"^$",
+    }
+}
