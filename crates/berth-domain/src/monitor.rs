@@ -133,9 +133,17 @@ pub fn wait_monitor_gone(state: &Path, timeout: Duration) -> bool {
         if std::time::Instant::now() > deadline {
             return false;
         }
-        std::thread::sleep(Duration::from_millis(10));
+        std::thread::sleep(Duration::from_millis(1));
     }
     true
+}
+
+/// Sends `signal` to the container's init through the monitor's pidfd (never to a process
+/// that reused its PID); an init that already exited is not an error.
+pub async fn signal(state: &Path, signal: i32) -> Result<(), String> {
+    ask_async(state, &Request::Signal { signal })
+        .await
+        .map(drop)
 }
 
 /// One request to the monitor in `state`, from async code. No deadline of its own: the

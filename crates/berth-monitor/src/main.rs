@@ -27,6 +27,9 @@ use berth_monitor::{EXIT_FILE, Exit, Request, Response, SOCKET_FILE, Status};
 /// How often the reaper checks that the container still exists, in case an exit
 /// notification was lost.
 const LIVENESS_INTERVAL_MS: i32 = 1000;
+/// Read size of an output copier: a CRI log line splits at 16 KiB anyway, and a small buffer
+/// keeps each monitor's memory small.
+const READ_BUFFER: usize = 16 * 1024;
 /// How long the output may keep draining after the container exited.
 const DRAIN_LIMIT: Duration = Duration::from_secs(2);
 
@@ -60,6 +63,13 @@ fn parse_args() -> Result<Args, String> {
 }
 
 fn main() {
+    // One malloc arena for all threads: glibc would give each thread its own, and with it
+    // pages that a few small allocations keep resident, in every monitor on the node.
+    #[cfg(target_env = "gnu")]
+    // SAFETY: mallopt before any allocation-heavy work; M_ARENA_MAX takes a count.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, 1);
+    }
     let args = match parse_args() {
         Ok(a) => a,
         Err(e) => {
@@ -183,6 +193,8 @@ struct Shared {
     changed: Condvar,
     /// Held while a runtime command runs, so the orphan sweep never reaps its process.
     runtime_busy: Mutex<()>,
+    /// The init's pidfd (-1 until known, or when pidfds are not available).
+    pidfd: std::sync::atomic::AtomicI32,
 }
 
 impl Shared {
@@ -220,6 +232,32 @@ impl Shared {
 
 impl Shared {
     /// SIGKILL to every process left in the container's cgroup after its init exited.
+    /// Signals the init through its pidfd; an init that already exited is not an error.
+    fn signal(&self, signal: i32) -> Result<(), String> {
+        let pidfd = self.pidfd.load(std::sync::atomic::Ordering::Acquire);
+        if pidfd < 0 {
+            return Err("the container's pidfd is not available".into());
+        }
+        // SAFETY: pidfd_send_signal with a pidfd we own, no siginfo and no flags.
+        let rc = unsafe {
+            libc::syscall(
+                libc::SYS_pidfd_send_signal,
+                pidfd,
+                signal,
+                std::ptr::null::<libc::siginfo_t>(),
+                0,
+            )
+        };
+        match rc {
+            0 => Ok(()),
+            _ if std::io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH) => Ok(()),
+            _ => Err(format!(
+                "signal {signal}: {}",
+                std::io::Error::last_os_error()
+            )),
+        }
+    }
+
     fn kill_rest(&self) {
         let _busy = self.runtime_busy.lock().expect("runtime lock");
         let a = &self.args;
@@ -292,6 +330,7 @@ fn run(args: Args, mut ready: File) -> Result<(), String> {
         }),
         changed: Condvar::new(),
         runtime_busy: Mutex::new(()),
+        pidfd: std::sync::atomic::AtomicI32::new(-1),
     });
     // Without a terminal the container init inherits the pipes' write ends as its stdout and
     // stderr (std clears CLOEXEC on the fds it installs as a child's stdio).
@@ -382,6 +421,12 @@ fn serve_created(
         .and_then(|s| s.trim().parse().ok())
         .ok_or("the runtime wrote no pid file")?;
     shared.inner.lock().expect("state").status.pid = pid;
+    // Opened before anyone can ask for a signal: the reaper polls it and `Signal` uses it.
+    // SAFETY: pidfd_open syscall with a pid and no flags.
+    let pidfd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) } as i32;
+    shared
+        .pidfd
+        .store(pidfd, std::sync::atomic::Ordering::Release);
 
     for (fd, stream) in outputs {
         let shared = shared.clone();
@@ -432,7 +477,7 @@ fn copy_output(mut from: File, stream: &'static str, shared: &Shared) {
         }
     }
     let mut splitter = LineSplitter::new(stream);
-    let mut buf = vec![0u8; 64 * 1024];
+    let mut buf = vec![0u8; READ_BUFFER];
     loop {
         match from.read(&mut buf) {
             Ok(0) => break,
@@ -452,8 +497,7 @@ fn copy_output(mut from: File, stream: &'static str, shared: &Shared) {
 /// Waits for the container init with a pidfd, backed by a liveness check; records the exit
 /// durably; then, once the output is drained, ends the monitor.
 fn reap(pid: i32, shared: &Shared) {
-    // SAFETY: pidfd_open syscall with a pid and no flags.
-    let pidfd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) } as i32;
+    let pidfd = shared.pidfd.load(std::sync::atomic::Ordering::Acquire);
     let exit = loop {
         if pidfd >= 0 {
             let mut fds = libc::pollfd {
@@ -516,10 +560,10 @@ fn reap(pid: i32, shared: &Shared) {
     shared.changed.notify_all();
     drop(inner);
     sweep_orphans(shared);
-    // Let answers to waiters leave, then go; the socket disappears just before the process
-    // does, so a caller can wait for it to know the monitor is gone.
-    std::thread::sleep(Duration::from_millis(10));
+    // The socket goes first: a caller waits for it to know the monitor is done (nothing is
+    // written after this). Then let the answers to waiters leave, and go.
     let _ = std::fs::remove_file(shared.args.state_dir.join(SOCKET_FILE));
+    std::thread::sleep(Duration::from_millis(10));
     std::process::exit(0);
 }
 
@@ -606,6 +650,7 @@ fn handle(request: Request, shared: &Shared) -> Response {
             }
             Ok(())
         }
+        Request::Signal { signal } => shared.signal(signal),
         Request::ReopenLog => match &shared.args.log_path {
             None => Ok(()),
             Some(path) => open_log(path)

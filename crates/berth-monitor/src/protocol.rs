@@ -14,6 +14,12 @@ pub enum Request {
     Wait,
     /// Reopen the log file (after the kubelet rotated it).
     ReopenLog,
+    /// Send `signal` to the container's init through its pidfd: it reaches that process or,
+    /// once it has exited, nothing (never a process that reused its PID).
+    Signal {
+        /// The signal number.
+        signal: i32,
+    },
 }
 
 /// How a container ended.

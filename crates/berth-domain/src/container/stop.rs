@@ -9,7 +9,7 @@ use berth_store::ContainerState;
 use tokio::sync::watch;
 
 use super::ContainerService;
-use crate::Error;
+use crate::{Error, monitor};
 
 /// How long to wait for the exit after each SIGKILL.
 const KILL_WAIT: Duration = Duration::from_secs(5);
@@ -37,7 +37,12 @@ impl ContainerService {
         }
         let runtime = s.runtime(&record.runtime_handler)?;
         if timeout > 0 {
-            signal(&runtime, id, record.stop_signal, false).await;
+            // The stop signal goes to the init alone: through the monitor's pidfd, which
+            // costs no runtime command; through the runtime if the monitor cannot.
+            if let Err(e) = monitor::signal(&s.monitor_dir(id), record.stop_signal).await {
+                tracing::debug!(container_id = %id, error = %e, "monitor signal; using the runtime");
+                signal(&runtime, id, record.stop_signal, false).await;
+            }
             if wait(&mut stopped, Duration::from_secs(timeout as u64)).await {
                 return Ok(());
             }

@@ -176,7 +176,13 @@ impl SandboxController for PodSandboxController {
     }
 
     async fn stop(&self, infra: &InfraRef, timeout: Duration) -> Result<(), Error> {
-        if let Some(runtime) = self.runtime(infra) {
+        // The infra is alone in its cgroup (the pod's containers have their own and are
+        // stopped first), and when it leads the pod's PID namespace the kernel kills the
+        // rest with it: SIGKILL through the monitor's pidfd does it without a runtime
+        // command. The runtime's kill-all is the fallback when the monitor cannot.
+        let signalled = infra::signal(&self.monitor_dir(&infra.id), libc::SIGKILL).await;
+        if let (Err(e), Some(runtime)) = (signalled, self.runtime(infra)) {
+            tracing::debug!(pod_id = %infra.id, error = %e, "monitor signal; using the runtime");
             match runtime.kill(&infra.id, libc::SIGKILL, true).await {
                 Ok(()) | Err(RuntimeError::NotFound { .. }) => {}
                 Err(e) => tracing::debug!(pod_id = %infra.id, error = %e, "kill"),
