@@ -1,8 +1,8 @@
 //! The exit path (LIFECYCLE.md): each container has one watcher. It waits for the exit at the
 //! container's monitor (or, when the monitor is gone, reads the exit file, or watches the
-//! process itself), then handles it: reads the cgroup's OOM count, deletes the runtime's
-//! container, unmounts the root file system, records exit code, reason and finish time,
-//! persists the record and raises the "stopped" signal Stop and Remove wait on. A failed
+//! process itself), then handles it: reads the cgroup's OOM count, records exit code, reason
+//! and finish time, persists the record and raises the "stopped" signal Stop and Remove wait
+//! on; then deletes the runtime's container and unmounts the root file system. A failed
 //! handling is retried with backoff (1 s doubling to 5 min); it is never dropped.
 
 use std::path::Path;
@@ -76,8 +76,14 @@ async fn wait_pid_gone(pid: i32) {
     }
 }
 
-/// Records one exit. Idempotent: an exit already recorded, or a container being removed,
-/// only raises the signal.
+/// Records one exit, then releases what the exited container still holds. Idempotent: an
+/// exit already recorded goes straight to the release (a retry after a failed release), and
+/// a container being removed only raises the signal (removal releases it).
+///
+/// The exit is recorded and the "stopped" signal raised before the runtime's container is
+/// deleted, so that Stop returns as soon as the exit is durable rather than a runtime
+/// command later. The lock is held throughout: Remove, which deletes too, waits for the
+/// release to finish.
 async fn handle(shared: &Shared, id: &str, exit: Exit) -> Result<(), Error> {
     let Some(live) = shared.live(id) else {
         return Ok(());
@@ -87,14 +93,30 @@ async fn handle(shared: &Shared, id: &str, exit: Exit) -> Result<(), Error> {
         live.stopped.send_replace(true);
         return Ok(());
     };
-    if matches!(
-        record.state,
-        ContainerState::Exited | ContainerState::Removing
-    ) {
-        live.stopped.send_replace(true);
-        return Ok(());
+    match record.state {
+        ContainerState::Removing => {
+            live.stopped.send_replace(true);
+            return Ok(());
+        }
+        ContainerState::Exited => {}
+        _ => {
+            let oom = oom_kills(&record.spec.memory_cgroup) > 0;
+            record.state = ContainerState::Exited;
+            record.finished_at_ns = exit.at_ns;
+            record.exit_code = exit.code;
+            record.reason = if oom {
+                "OOMKilled"
+            } else if exit.code == 0 {
+                "Completed"
+            } else {
+                "Error"
+            }
+            .to_owned();
+            shared.save(&record).await?;
+            live.stopped.send_replace(true);
+            tracing::info!(container_id = %id, exit_code = exit.code, reason = %record.reason, "container exited");
+        }
     }
-    let oom = oom_kills(&record.spec.memory_cgroup) > 0;
     let fail = |step: &'static str| {
         let id = id.to_owned();
         move |reason: String| Error::Container { id, step, reason }
@@ -109,22 +131,7 @@ async fn handle(shared: &Shared, id: &str, exit: Exit) -> Result<(), Error> {
         berth_image::rootfs::unmount(&rootfs).map_err(|e| Error::InvalidRequest(e.to_string()))
     })
     .await
-    .map_err(|e| fail("unmount the root file system")(e.to_string()))?;
-    record.state = ContainerState::Exited;
-    record.finished_at_ns = exit.at_ns;
-    record.exit_code = exit.code;
-    record.reason = if oom {
-        "OOMKilled"
-    } else if exit.code == 0 {
-        "Completed"
-    } else {
-        "Error"
-    }
-    .to_owned();
-    shared.save(&record).await?;
-    live.stopped.send_replace(true);
-    tracing::info!(container_id = %id, exit_code = exit.code, reason = %record.reason, "container exited");
-    Ok(())
+    .map_err(|e| fail("unmount the root file system")(e.to_string()))
 }
 
 /// How many times the kernel's OOM killer struck in the container's memory cgroup.
