@@ -12,6 +12,7 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
+    limit_malloc_arenas();
     let cli = cli::Cli::parse();
     if let Err(e) = logging::init(&cli.log_level, cli.log_format) {
         eprintln!("berthd: {e}");
@@ -44,5 +45,16 @@ fn main() -> ExitCode {
             eprintln!("berthd: {e:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// glibc gives every thread that allocates its own arena (up to eight per core), and each
+/// keeps pages resident after a burst of RPCs on the blocking pool. Two arenas serve berthd's
+/// two workers; the rest share them.
+fn limit_malloc_arenas() {
+    #[cfg(target_env = "gnu")]
+    // SAFETY: mallopt before any thread exists; M_ARENA_MAX takes a count.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, 2);
     }
 }

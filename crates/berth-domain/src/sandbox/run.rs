@@ -210,9 +210,15 @@ impl SandboxService {
             .map_err(|e| step("mount /dev/shm")(format!("{e} ({SHM_BYTES} bytes)")))?;
             Some(shm)
         };
-        // Network.
+        // Network: the namespace is pinned and recorded (so teardown finds it) before any
+        // plugin runs.
         let netns_path = dir.join("netns");
-        if !record.network.host_network {
+        let network = if record.network.host_network {
+            None
+        } else {
+            let list = self
+                .network_config()
+                .map_err(step("load the CNI configuration"))?;
             let pin = netns_path.clone();
             blocking("creating a netns", move || {
                 netns::create_pinned(&pin).map_err(|e| Error::InvalidRequest(e.to_string()))
@@ -220,23 +226,69 @@ impl SandboxService {
             .await
             .map_err(|e| step("create the network namespace")(e.to_string()))?;
             record.network.netns = netns_path.display().to_string();
-            self.save(record).await?;
-            let list = self
-                .network_config()
-                .map_err(step("load the CNI configuration"))?;
             record.network.cni_network = list.name.clone();
             self.save(record).await?;
+            Some((
+                list,
+                self.attachment(record, "lo"),
+                self.attachment(record, "eth0"),
+            ))
+        };
+        // The infra process and the network come up side by side: the infra joins the pinned
+        // namespace whether or not its interfaces exist yet, and neither waits for the other's
+        // commands.
+        let cgroups_path = cgroup::cgroups_path(self.cgroup_driver, &req.cgroup_parent, &id);
+        let spec = InfraSpec {
+            hostname: &hostname,
+            netns: network.as_ref().map(|_| netns_path.as_path()),
+            host_ipc: record.network.host_ipc,
+            host_pid: req.pid == NamespaceMode::Node,
+            cgroups_path,
+            sysctls: &req.sysctls,
+            oom_score_adj: clamp_oom_score_adj(INFRA_OOM_SCORE_ADJ, current_oom_score_adj()),
+            pause: &self.helpers.pause,
+            shm: shm.as_deref(),
+        };
+        let infra = InfraRef {
+            id: id.clone(),
+            handler: record.runtime_handler.clone(),
+            pid: 0,
+        };
+        let infra_up = async {
+            match self.controller.create(&infra, &spec).await {
+                Err(e) => (0, Err(e)),
+                Ok(pid) => {
+                    let started = self
+                        .controller
+                        .start(&InfraRef {
+                            pid,
+                            ..infra.clone()
+                        })
+                        .await;
+                    (pid, started)
+                }
+            }
+        };
+        let network_up = async {
+            let Some((list, lo, eth0)) = &network else {
+                return Ok(Vec::new());
+            };
             self.invoker
-                .add(&loopback_list(), &self.attachment(record, "lo"))
+                .add(&loopback_list(), lo)
                 .await
                 .map_err(|e| step("bring up loopback")(e.to_string()))?;
             let result = self
                 .invoker
-                .add(&list, &self.attachment(record, "eth0"))
+                .add(list, eth0)
                 .await
                 .map_err(|e| step("CNI ADD")(e.to_string()))?;
-            record.network.ips = berth_cni::result_ips(&result);
-        }
+            Ok::<_, Error>(berth_cni::result_ips(&result))
+        };
+        let ((pid, started), ips) = tokio::join!(infra_up, network_up);
+        // Recorded whatever happened: if start failed, teardown must know whom to kill.
+        record.network.infra_pid = pid;
+        started?;
+        record.network.ips = ips?;
         let host_hosts = std::fs::read_to_string("/etc/hosts").unwrap_or_default();
         write(
             "hosts",
@@ -247,30 +299,6 @@ impl SandboxService {
                 &host_hosts,
             ),
         )?;
-        // The infra process.
-        let cgroups_path = cgroup::cgroups_path(self.cgroup_driver, &req.cgroup_parent, &id);
-        let spec = InfraSpec {
-            hostname: &hostname,
-            netns: (!record.network.host_network).then_some(netns_path.as_path()),
-            host_ipc: record.network.host_ipc,
-            host_pid: req.pid == NamespaceMode::Node,
-            cgroups_path,
-            sysctls: &req.sysctls,
-            oom_score_adj: clamp_oom_score_adj(INFRA_OOM_SCORE_ADJ, current_oom_score_adj()),
-            pause: &self.helpers.pause,
-            shm: shm.as_deref(),
-        };
-        let mut infra = InfraRef {
-            id: id.clone(),
-            handler: record.runtime_handler.clone(),
-            pid: 0,
-        };
-        infra.pid = self.controller.create(&infra, &spec).await?;
-        // Recorded before start: if start fails, teardown must know whom to kill.
-        record.network.infra_pid = infra.pid;
-        self.controller.start(&infra).await?;
-        let pid = infra.pid;
-        record.network.infra_pid = pid;
         Ok(())
     }
 

@@ -58,47 +58,20 @@ impl SandboxService {
                 first.get_or_insert(e);
             }
         };
-        // The infra process.
+        // The infra process and the network go down side by side: CNI DEL does not need the
+        // infra gone (the namespace is pinned), and neither waits for the other's commands.
         let infra = InfraRef {
             id: id.clone(),
             handler: record.runtime_handler.clone(),
             pid: record.network.infra_pid,
         };
-        note(self.controller.stop(&infra, KILL_WAIT).await);
-        note(self.controller.shutdown(&infra).await);
-        // The network.
-        if !record.network.netns.is_empty() {
-            let list = self
-                .network_config()
-                .unwrap_or_else(|_| berth_cni::builtin_default());
-            let list = if record.network.cni_network.is_empty()
-                || record.network.cni_network == list.name
-            {
-                list
-            } else {
-                berth_cni::ConfList {
-                    name: record.network.cni_network.clone(),
-                    ..list
-                }
-            };
-            note(
-                self.invoker
-                    .del(&list, &self.attachment(record, "eth0"))
-                    .await
-                    .map_err(|e| fail("CNI DEL", e.to_string())),
-            );
-            note(
-                self.invoker
-                    .del(&loopback_list(), &self.attachment(record, "lo"))
-                    .await
-                    .map_err(|e| fail("CNI DEL of loopback", e.to_string())),
-            );
-            let pin = Path::new(&record.network.netns).to_owned();
-            let unpinned = blocking("unpinning the netns", move || {
-                netns::remove_pinned(&pin).map_err(|e| Error::InvalidRequest(e.to_string()))
-            })
-            .await;
-            note(unpinned.map_err(|e| fail("remove the network namespace", e.to_string())));
+        let infra_down = async {
+            let stopped = self.controller.stop(&infra, KILL_WAIT).await;
+            [stopped, self.controller.shutdown(&infra).await]
+        };
+        let (infra_results, network_results) = tokio::join!(infra_down, self.network_down(record));
+        for result in infra_results.into_iter().chain(network_results) {
+            note(result);
         }
         // /dev/shm.
         let shm = dir.join("shm");
@@ -109,5 +82,48 @@ impl SandboxService {
             },
         );
         first.map_or(Ok(()), Err)
+    }
+
+    /// CNI DEL of the pod's interfaces (both at once), then the pinned namespace goes; each
+    /// step's result, for the caller to note. Nothing to do for a pod on the host network.
+    async fn network_down(&self, record: &SandboxRecord) -> Vec<Result<(), Error>> {
+        if record.network.netns.is_empty() {
+            return Vec::new();
+        }
+        let fail = |step: &'static str| {
+            let id = record.id.clone();
+            move |reason: String| Error::Sandbox { id, step, reason }
+        };
+        let list = self
+            .network_config()
+            .unwrap_or_else(|_| berth_cni::builtin_default());
+        let list =
+            if record.network.cni_network.is_empty() || record.network.cni_network == list.name {
+                list
+            } else {
+                berth_cni::ConfList {
+                    name: record.network.cni_network.clone(),
+                    ..list
+                }
+            };
+        let (eth0, lo) = (
+            self.attachment(record, "eth0"),
+            self.attachment(record, "lo"),
+        );
+        let loopback = loopback_list();
+        let (eth0, lo) = tokio::join!(
+            self.invoker.del(&list, &eth0),
+            self.invoker.del(&loopback, &lo)
+        );
+        let pin = Path::new(&record.network.netns).to_owned();
+        let unpinned = blocking("unpinning the netns", move || {
+            netns::remove_pinned(&pin).map_err(|e| Error::InvalidRequest(e.to_string()))
+        })
+        .await;
+        vec![
+            eth0.map_err(|e| fail("CNI DEL")(e.to_string())),
+            lo.map_err(|e| fail("CNI DEL of loopback")(e.to_string())),
+            unpinned.map_err(|e| fail("remove the network namespace")(e.to_string())),
+        ]
     }
 }
