@@ -217,7 +217,7 @@ impl ContainerService {
             }
             Err(cause) => {
                 tracing::warn!(container_id = %id, error = %cause, "CreateContainer failed; undoing");
-                if let Err(e) = s.destroy(&record).await {
+                if let Err(e) = s.destroy(&record, false).await {
                     tracing::warn!(container_id = %id, error = %e, "undo was incomplete");
                 }
                 if let Err(e) = s.forget(&record).await {

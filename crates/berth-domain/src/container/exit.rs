@@ -131,7 +131,10 @@ async fn handle(shared: &Shared, id: &str, exit: Exit) -> Result<(), Error> {
         berth_image::rootfs::unmount(&rootfs).map_err(|e| Error::InvalidRequest(e.to_string()))
     })
     .await
-    .map_err(|e| fail("unmount the root file system")(e.to_string()))
+    .map_err(|e| fail("unmount the root file system")(e.to_string()))?;
+    live.released
+        .store(true, std::sync::atomic::Ordering::Release);
+    Ok(())
 }
 
 /// How many times the kernel's OOM killer struck in the container's memory cgroup.

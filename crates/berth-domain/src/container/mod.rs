@@ -172,6 +172,10 @@ struct Live {
     chains: Vec<String>,
     /// The exit watcher's task; aborted when the container is removed.
     watcher: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    /// `true` once the exit path has deleted the runtime's container and unmounted the root,
+    /// so that Remove need not run the runtime again. Memory only: after a restart, Remove
+    /// deletes (idempotently) once more.
+    released: std::sync::atomic::AtomicBool,
 }
 
 impl Drop for Live {
@@ -332,6 +336,7 @@ impl Shared {
             lease: Mutex::new(Some(lease)),
             chains,
             watcher: Mutex::new(None),
+            released: std::sync::atomic::AtomicBool::new(false),
         });
         self.live
             .lock()

@@ -36,7 +36,8 @@ impl ContainerService {
             record.state = ContainerState::Removing;
             s.save(&record).await?;
         }
-        s.destroy(&record).await?;
+        let released = live.released.load(std::sync::atomic::Ordering::Acquire);
+        s.destroy(&record, released).await?;
         s.forget(&record).await?;
         tracing::info!(container_id = %id, "container removed");
         Ok(())
@@ -46,16 +47,24 @@ impl ContainerService {
 impl Shared {
     /// Deletes the runtime's container (killing a created one), waits for its monitor to
     /// leave, unmounts the root file system and removes the directories. Idempotent.
-    pub(super) async fn destroy(&self, record: &ContainerRecord) -> Result<(), Error> {
+    /// `released`: the exit path already deleted the runtime's container, so no runtime
+    /// command is needed.
+    pub(super) async fn destroy(
+        &self,
+        record: &ContainerRecord,
+        released: bool,
+    ) -> Result<(), Error> {
         let id = record.id.clone();
         let fail = |step: &'static str| {
             let id = id.clone();
             move |reason: String| Error::Container { id, step, reason }
         };
-        self.runtime(&record.runtime_handler)?
-            .delete(&id, true)
-            .await
-            .map_err(|e| fail("delete the runtime's container")(e.to_string()))?;
+        if !released {
+            self.runtime(&record.runtime_handler)?
+                .delete(&id, true)
+                .await
+                .map_err(|e| fail("delete the runtime's container")(e.to_string()))?;
+        }
         let (monitor_dir, dir, rootfs) = (self.monitor_dir(&id), self.dir(&id), self.rootfs(&id));
         let cid = id.clone();
         blocking("removing container files", move || {
