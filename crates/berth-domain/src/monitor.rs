@@ -10,8 +10,10 @@ use std::time::Duration;
 
 use berth_monitor::{EXIT_FILE, Exit, Request, Response, SOCKET_FILE, Status};
 
+/// How long a signal request may wait for the monitor.
+const SIGNAL_TIMEOUT: Duration = Duration::from_secs(2);
 /// Deadline of one request to a monitor (a hung monitor never hangs berthd).
-const MONITOR_TIMEOUT: Duration = Duration::from_secs(10);
+pub const MONITOR_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// What a monitor is started for.
 pub struct Launch<'a> {
@@ -140,10 +142,21 @@ pub fn wait_monitor_gone(state: &Path, timeout: Duration) -> bool {
 
 /// Sends `signal` to the container's init through the monitor's pidfd (never to a process
 /// that reused its PID); an init that already exited is not an error.
+/// Bounded: a monitor that hangs must not hang a Stop (the caller falls back to the runtime).
 pub async fn signal(state: &Path, signal: i32) -> Result<(), String> {
-    ask_async(state, &Request::Signal { signal })
-        .await
-        .map(drop)
+    match tokio::time::timeout(
+        SIGNAL_TIMEOUT,
+        ask_async(state, &Request::Signal { signal }),
+    )
+    .await
+    {
+        Ok(answer) => answer.map(drop),
+        Err(_) => Err(format!(
+            "monitor {} did not answer a signal request in {} s",
+            state.display(),
+            SIGNAL_TIMEOUT.as_secs()
+        )),
+    }
 }
 
 /// One request to the monitor in `state`, from async code. No deadline of its own: the

@@ -239,6 +239,17 @@ impl Runtime {
         }
     }
 
+    /// The IDs of every container this runtime holds under its root (`list --quiet`).
+    pub async fn list(&self) -> Result<Vec<String>, RuntimeError> {
+        let out = self
+            .run("list", "all", vec!["list".into(), "--quiet".into()])
+            .await?;
+        Ok(String::from_utf8_lossy(&out)
+            .split_whitespace()
+            .map(str::to_owned)
+            .collect())
+    }
+
     /// Runs one command; returns its stdout.
     async fn run(
         &self,
@@ -253,9 +264,9 @@ impl Runtime {
         std::fs::create_dir_all(&self.log_dir).map_err(spawn_err)?;
         let log = self.log_dir.join(format!("{id}.{op}.log"));
         let _ = std::fs::remove_file(&log);
-        // Only `state` prints something we read; for the others stdout is /dev/null so a
+        // Only `state` and `list` print something we read; for the others stdout is /dev/null so a
         // container init that inherits it holds no pipe of ours.
-        let stdout = if op == "state" {
+        let stdout = if op == "state" || op == "list" {
             Stdio::piped()
         } else {
             Stdio::null()

@@ -37,21 +37,46 @@ pub(super) fn watch(shared: &Arc<Shared>, id: &str, live: &Arc<Live>) {
     *live.watcher.lock().expect("watcher") = Some(task);
 }
 
+/// How many times a monitor that does not answer is asked again before it counts as lost.
+const LOST_MONITOR_RETRIES: u32 = 3;
+/// How long a killed container of a lost monitor may take to disappear.
+const LOST_KILL_WAIT: Duration = Duration::from_secs(10);
+
 /// Waits until the container's exit is known.
 async fn wait_for_exit(shared: &Shared, id: &str) -> Exit {
     let dir = shared.monitor_dir(id);
-    if let Ok(status) = monitor::ask_async(&dir, &Request::Wait).await
-        && let Some(exit) = status.exit
+    for attempt in 0..=LOST_MONITOR_RETRIES {
+        if attempt > 0 {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        if let Ok(status) = monitor::ask_async(&dir, &Request::Wait).await
+            && let Some(exit) = status.exit
+        {
+            return exit;
+        }
+        if let Some(exit) = monitor::exit(&dir) {
+            return exit;
+        }
+    }
+    // The monitor is gone without an exit file: nothing holds the container's output or
+    // would record its exit. Like containerd after a dead shim, kill what is left of the
+    // container (through the runtime, which checks the process is still the container's) and
+    // record 255.
+    let record = shared.load(id).await.ok().flatten();
+    let pid = record.as_ref().map_or(0, |r| r.pid);
+    tracing::warn!(container_id = %id, pid, "the container's monitor is gone without an exit; killing the container");
+    if let Some(record) = &record
+        && let Ok(runtime) = shared.runtime(&record.runtime_handler)
+        && let Err(e) = runtime.kill(id, libc::SIGKILL, true).await
     {
-        return exit;
+        tracing::debug!(container_id = %id, error = %e, "kill after the monitor was lost");
     }
-    if let Some(exit) = monitor::exit(&dir) {
-        return exit;
-    }
-    // The monitor is gone without an exit file: watch the process itself, if it lives.
-    let pid = shared.load(id).await.ok().flatten().map_or(0, |r| r.pid);
-    if pid > 0 {
-        wait_pid_gone(pid).await;
+    if pid > 0
+        && tokio::time::timeout(LOST_KILL_WAIT, wait_pid_gone(pid))
+            .await
+            .is_err()
+    {
+        tracing::warn!(container_id = %id, pid, "the container of a lost monitor did not disappear");
     }
     monitor::exit(&dir).unwrap_or_else(|| {
         tracing::warn!(container_id = %id, "the monitor left no exit status; recording 255");
@@ -63,8 +88,7 @@ async fn wait_for_exit(shared: &Shared, id: &str) -> Exit {
     })
 }
 
-/// Returns once `pid` no longer exists (a fallback for a lost monitor: checked twice a
-/// second).
+/// Returns once `pid` no longer exists (checked every 100 ms).
 async fn wait_pid_gone(pid: i32) {
     let alive = || {
         rustix::process::Pid::from_raw(pid)
@@ -72,7 +96,7 @@ async fn wait_pid_gone(pid: i32) {
             .unwrap_or(false)
     };
     while alive() {
-        tokio::time::sleep(Duration::from_millis(500)).await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 

@@ -18,6 +18,7 @@ mod exit;
 mod list;
 mod logs;
 pub mod process;
+mod recover;
 mod remove;
 pub mod seccomp;
 pub mod signal;
@@ -26,6 +27,8 @@ mod start;
 mod status;
 mod stop;
 mod update;
+
+pub use recover::Recovered;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;

@@ -13,6 +13,7 @@ mod controller;
 pub mod files;
 pub mod limits;
 mod list;
+mod recover;
 mod remove;
 mod run;
 mod spec;
@@ -36,6 +37,7 @@ use crate::{Error, Indexes};
 pub use controller::{InfraRef, InfraStatus, Platform, PodSandboxController, SandboxController};
 pub use files::DnsConfig;
 pub use list::SandboxFilter;
+pub use recover::Recovered;
 pub(crate) use run::new_id;
 pub use status::SandboxStatus;
 
