@@ -161,6 +161,9 @@ pub struct Config {
     pub cgroup_driver: Option<CgroupDriver>,
     /// How long SIGTERM waits for in-flight calls, in seconds.
     pub shutdown_grace_seconds: u64,
+    /// Whether SIGTERM stops every pod before berthd exits. Off by default: like containerd
+    /// under `KillMode=process`, a restart or upgrade leaves workloads running.
+    pub shutdown_stops_pods: bool,
     /// A pull that receives no bytes for this long fails.
     pub image_pull_progress_timeout: ConfigDuration,
     /// Runtime handlers by name. `crun` and `runc` exist by default when found in `PATH`.
@@ -184,6 +187,7 @@ impl Default for Config {
             default_runtime: None,
             cgroup_driver: None,
             shutdown_grace_seconds: defaults::SHUTDOWN_GRACE_SECONDS,
+            shutdown_stops_pods: false,
             image_pull_progress_timeout: ConfigDuration(defaults::IMAGE_PULL_PROGRESS_TIMEOUT),
             runtimes: BTreeMap::new(),
             network: NetworkConfig::default(),

@@ -79,6 +79,7 @@ impl Domain {
             pod_locks,
             containers.clone(),
         );
+        recover(&containers, &sandboxes).await?;
         Ok(Self {
             runtime,
             images,
@@ -87,6 +88,45 @@ impl Domain {
             indexes,
         })
     }
+}
+
+impl Domain {
+    /// Stops every pod (and so every container), all at once; for a shutdown that must not
+    /// leave workloads behind. Returns how many pods were stopped; the first failure is
+    /// returned after every pod was tried.
+    pub async fn stop_all_pods(&self) -> Result<usize, Error> {
+        let pods = self.sandboxes.list(Default::default()).await?;
+        let stops = pods.iter().map(|p| self.sandboxes.stop(&p.record.id));
+        let results = futures_util::future::join_all(stops).await;
+        let count = results.len();
+        results.into_iter().collect::<Result<Vec<()>, Error>>()?;
+        Ok(count)
+    }
+}
+
+/// Settles every record against the node (interrupted creates undone, removals finished),
+/// then removes what no record names. Containers first: a pod's removal removes them.
+async fn recover(
+    containers: &container::ContainerService,
+    sandboxes: &sandbox::SandboxService,
+) -> Result<(), Error> {
+    let started = std::time::Instant::now();
+    let c = containers.recover().await?;
+    let p = sandboxes.recover().await?;
+    let swept = containers.sweep_orphans(&sandboxes.known_ids()).await?;
+    tracing::info!(
+        containers = c.records,
+        containers_undone = c.undone,
+        containers_removed = c.removed,
+        starts_recorded = c.started,
+        pods = p.records,
+        pods_undone = p.undone,
+        pods_removed = p.removed,
+        orphans = p.orphans + swept,
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "records recovered"
+    );
+    Ok(())
 }
 
 /// Runs blocking work (store, file system, helper processes) off the async threads.

@@ -15,6 +15,7 @@ use tokio_stream::wrappers::UnixListenerStream;
 use tokio_util::sync::CancellationToken;
 
 use crate::lock::StateLock;
+use crate::notify::notify;
 use crate::socket::CriSocket;
 
 /// Runs berthd until SIGTERM or SIGINT.
@@ -46,7 +47,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
 
     let gate = Gate::new();
     let recovery = tokio::spawn(recover(config.clone(), gate.clone(), shutdown.clone()));
-    let cri = Cri::new(gate, metrics);
+    let cri = Cri::new(gate.clone(), metrics);
     tracing::info!(
         socket = %socket.path().display(),
         lock = %lock.path().display(),
@@ -76,6 +77,16 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     }
     shutdown.cancel();
     signals.abort();
+    notify("STOPPING=1");
+    if config.shutdown_stops_pods
+        && let Some(domain) = gate.get()
+    {
+        tracing::info!("shutdown_stops_pods is set: stopping every pod");
+        match domain.stop_all_pods().await {
+            Ok(count) => tracing::info!(pods = count, "every pod stopped"),
+            Err(e) => tracing::error!(error = %e, "not every pod could be stopped"),
+        }
+    }
     if let Some(task) = metrics_task {
         let _ = task.await;
     }
@@ -106,6 +117,7 @@ async fn recover(
     match Domain::start(config).await {
         Ok(domain) => {
             gate.open(Arc::new(domain));
+            notify("READY=1");
             tracing::info!(
                 elapsed_ms = started.elapsed().as_millis() as u64,
                 "recovery finished; berthd ready"

@@ -5,6 +5,7 @@ mod cli;
 mod daemon;
 mod lock;
 mod logging;
+mod notify;
 mod socket;
 
 use std::process::ExitCode;
