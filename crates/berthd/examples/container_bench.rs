@@ -23,29 +23,6 @@ const RPCS: [&str; 4] = [
     "RemoveContainer",
 ];
 
-fn pod_config() -> cri::PodSandboxConfig {
-    cri::PodSandboxConfig {
-        metadata: Some(cri::PodSandboxMetadata {
-            name: "bench".into(),
-            uid: "uid-bench".into(),
-            namespace: "bench".into(),
-            attempt: 0,
-        }),
-        linux: Some(cri::LinuxPodSandboxConfig {
-            security_context: Some(cri::LinuxSandboxSecurityContext {
-                namespace_options: Some(cri::NamespaceOption {
-                    network: cri::NamespaceMode::Node as i32,
-                    pid: cri::NamespaceMode::Container as i32,
-                    ..Default::default()
-                }),
-                ..Default::default()
-            }),
-            ..Default::default()
-        }),
-        ..Default::default()
-    }
-}
-
 fn container(image: &str, i: usize) -> cri::ContainerConfig {
     cri::ContainerConfig {
         metadata: Some(cri::ContainerMetadata {
@@ -83,7 +60,7 @@ async fn create(client: &mut CriClient, pod: &str, config: cri::ContainerConfig)
         .create_container(cri::CreateContainerRequest {
             pod_sandbox_id: pod.to_owned(),
             config: Some(config),
-            sandbox_config: Some(pod_config()),
+            sandbox_config: Some(bench_common::host_network_pod("bench")),
         })
         .await
         .expect("create")
@@ -121,7 +98,7 @@ async fn main() {
     let pod = client
         .runtime
         .run_pod_sandbox(cri::RunPodSandboxRequest {
-            config: Some(pod_config()),
+            config: Some(bench_common::host_network_pod("bench")),
             runtime_handler: String::new(),
         })
         .await

@@ -2,6 +2,8 @@
 
 #![allow(dead_code)]
 
+pub mod node;
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
@@ -20,6 +22,11 @@ pub struct Daemon {
 
 impl Daemon {
     pub fn spawn(dir: &Path, extra_args: &[&str]) -> Daemon {
+        Self::spawn_env(dir, extra_args, &[])
+    }
+
+    /// Like `spawn`, with extra environment variables.
+    pub fn spawn_env(dir: &Path, extra_args: &[&str], env: &[(&str, &Path)]) -> Daemon {
         let stderr = dir.join(format!("berthd-{}.log", std::process::id()));
         let child = Command::new(env!("CARGO_BIN_EXE_berthd"))
             .arg("--root")
@@ -29,6 +36,7 @@ impl Daemon {
             .arg("--config")
             .arg(dir.join("config.toml"))
             .args(extra_args)
+            .envs(env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&stderr).unwrap())
@@ -153,4 +161,18 @@ pub fn clean_leftovers(dir: &Path) {
     for t in targets {
         let _ = rustix::mount::unmount(t, rustix::mount::UnmountFlags::DETACH);
     }
+}
+
+/// The IDs runc holds under a test's state dir.
+pub fn runc_ids(state: &Path) -> Vec<String> {
+    let out = Command::new("/usr/sbin/runc")
+        .arg("--root")
+        .arg(state.join("runtime/runc"))
+        .args(["list", "-q"])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .map(str::to_owned)
+        .collect()
 }

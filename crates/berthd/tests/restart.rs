@@ -1,0 +1,551 @@
+//! Restart and crash safety with real runc and berth's monitors: workloads outlive berthd,
+//! exits while it is down are recorded, monitor and process faults end in a known state, and
+//! a `kill -9` of berthd in the middle of any operation leaves a node that recovery brings
+//! back to consistency. Needs root.
+
+mod common;
+
+use std::collections::HashSet;
+use std::path::Path;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use berth_cri_client::cri;
+use common::Daemon;
+use common::node::{Node, node, spec};
+
+const TICKER: &str = "i=0; while true; do echo tick $i; i=$((i+1)); sleep 0.2; done";
+
+fn now_ns() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as i64
+}
+
+fn pid_of(status: &cri::ContainerStatusResponse) -> i32 {
+    let info: serde_json::Value = serde_json::from_str(&status.info["info"]).unwrap();
+    info["pid"].as_i64().unwrap() as i32
+}
+
+fn alive(pid: i32) -> bool {
+    pid > 0 && unsafe { libc::kill(pid, 0) } == 0
+}
+
+/// Stops berthd the way a node operator does (SIGTERM, workloads left running) or the way a
+/// crash does (SIGKILL), then starts it again over the same dirs.
+async fn restart(n: &mut Node, signal: i32) {
+    n.daemon.signal(signal);
+    n.daemon.wait().await;
+    n.daemon = Daemon::spawn(n.dir.path(), &[]);
+    n.client = n.daemon.ready_client().await;
+}
+
+async fn containers(n: &mut Node) -> Vec<cri::Container> {
+    n.client
+        .runtime
+        .list_containers(cri::ListContainersRequest::default())
+        .await
+        .unwrap()
+        .into_inner()
+        .containers
+}
+
+async fn pods(n: &mut Node) -> Vec<cri::PodSandbox> {
+    n.client
+        .runtime
+        .list_pod_sandbox(cri::ListPodSandboxRequest::default())
+        .await
+        .unwrap()
+        .into_inner()
+        .items
+}
+
+/// Stops and removes every pod, then checks the node is clean.
+async fn remove_everything(n: &mut Node) {
+    for pod in pods(n).await {
+        n.remove_pod(&pod.id).await;
+    }
+    assert!(containers(n).await.is_empty());
+    n.assert_clean();
+}
+
+#[tokio::test]
+async fn workloads_outlive_a_restart_and_exits_while_down_are_recorded() {
+    let mut n = node().await;
+    let mut ticking = Vec::new();
+    for p in 0..10 {
+        let pod = n.pod(&format!("keep-{p}")).await;
+        for c in 0..2 {
+            let id = n.run(&pod, &format!("tick-{c}"), TICKER).await;
+            ticking.push(id);
+        }
+    }
+    let last = n.pod("last").await;
+    let exits = n.run(&last, "exits", "sleep 2; exit 3").await;
+    let killed = n.run(&last, "killed", "exec sleep 1000").await;
+    let mut before = Vec::new();
+    for id in &ticking {
+        let s = n.status(id).await;
+        before.push((id.clone(), pid_of(&s), s.status.unwrap()));
+    }
+    let killed_pid = pid_of(&n.status(&killed).await);
+
+    // berthd goes (SIGTERM: workloads stay); meanwhile one container exits with 3 and
+    // another is killed from outside.
+    n.daemon.signal(libc::SIGTERM);
+    n.daemon.wait().await;
+    for (id, pid, _) in &before {
+        assert!(alive(*pid), "container {id} (PID {pid}) died with berthd");
+    }
+    assert_eq!(unsafe { libc::kill(killed_pid, libc::SIGKILL) }, 0);
+    let killed_at = now_ns();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let down_until = now_ns();
+    n.daemon = Daemon::spawn(n.dir.path(), &[]);
+    n.client = n.daemon.ready_client().await;
+
+    // Same containers, same PIDs, same state; logs keep flowing.
+    for (id, pid, status) in &before {
+        let s = n.status(id).await;
+        assert_eq!(pid_of(&s), *pid, "{id}: PID changed");
+        let now = s.status.unwrap();
+        assert_eq!(now.state, cri::ContainerState::ContainerRunning as i32);
+        assert_eq!(
+            (now.created_at, now.started_at, &now.log_path),
+            (status.created_at, status.started_at, &status.log_path)
+        );
+    }
+    let log = n.state(&before[0].0).await.log_path;
+    let size = std::fs::metadata(&log).unwrap().len();
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert!(std::fs::metadata(&log).unwrap().len() > size, "log stopped");
+
+    // The exits that happened while berthd was down, with their own times.
+    let s = n.exited(&exits).await;
+    assert_eq!((s.exit_code, s.reason.as_str()), (3, "Error"));
+    assert!(s.finished_at >= s.started_at + 2_000_000_000, "{s:?}");
+    assert!(
+        s.finished_at < down_until,
+        "finished_at is the restart's: {s:?}"
+    );
+    let s = n.exited(&killed).await;
+    assert_eq!(s.exit_code, 137, "{s:?}");
+    assert!(
+        (s.finished_at - killed_at).abs() < 1_000_000_000,
+        "finished at {} but killed at {killed_at}",
+        s.finished_at
+    );
+
+    // A crash (SIGKILL) keeps them as well.
+    restart(&mut n, libc::SIGKILL).await;
+    for (id, pid, _) in &before {
+        assert_eq!(pid_of(&n.status(id).await), *pid);
+    }
+    remove_everything(&mut n).await;
+}
+
+#[tokio::test]
+async fn monitor_and_process_faults_end_in_a_known_state() {
+    let mut n = node().await;
+    let pod = n.pod("faults").await;
+
+    // The container's process killed from outside: exited, with its signal.
+    let victim = n.run(&pod, "victim", "exec sleep 1000").await;
+    let pid = pid_of(&n.status(&victim).await);
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGKILL) }, 0);
+    let s = n.exited(&victim).await;
+    assert_eq!((s.exit_code, s.reason.as_str()), (137, "Error"));
+
+    // Its monitor killed: the container is killed and recorded as exited (255), never left
+    // RUNNING; Stop and Remove still clean it up.
+    let orphan = n.run(&pod, "orphan", "exec sleep 1000").await;
+    let pid = pid_of(&n.status(&orphan).await);
+    let monitor = monitor_pid(&n, &orphan);
+    assert_eq!(unsafe { libc::kill(monitor, libc::SIGKILL) }, 0);
+    let s = n.exited(&orphan).await;
+    assert_eq!(s.exit_code, 255, "{s:?}");
+    assert!(!alive(pid), "the container of a lost monitor still runs");
+    n.stop(&orphan, 0).await.unwrap();
+    n.remove(&orphan).await.unwrap();
+
+    // A hung monitor: calls that need it are bounded, and calls that do not still answer.
+    let hung = n.run(&pod, "hung", "exec sleep 1000").await;
+    let monitor = monitor_pid(&n, &hung);
+    assert_eq!(unsafe { libc::kill(monitor, libc::SIGSTOP) }, 0);
+    let t = Instant::now();
+    let _ = n.stop(&hung, 1).await;
+    assert!(
+        t.elapsed() < Duration::from_secs(20),
+        "Stop hung with its monitor: {:?}",
+        t.elapsed()
+    );
+    let t = Instant::now();
+    n.status(&hung).await;
+    assert!(t.elapsed() < Duration::from_secs(1));
+    assert_eq!(unsafe { libc::kill(monitor, libc::SIGCONT) }, 0);
+    n.exited(&hung).await;
+    remove_everything(&mut n).await;
+}
+
+#[tokio::test]
+async fn shutdown_can_stop_every_pod_and_tells_systemd_when_ready() {
+    let mut n = node().await;
+    let pod = n.pod("going").await;
+    let id = n.run(&pod, "app", "exec sleep 1000").await;
+    let pid = pid_of(&n.status(&id).await);
+    n.daemon.signal(libc::SIGTERM);
+    n.daemon.wait().await;
+    assert!(alive(pid), "the default shutdown stopped a container");
+
+    // shutdown_stops_pods, under a service manager listening on NOTIFY_SOCKET.
+    let config = n.dir.path().join("config.toml");
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(&config, format!("shutdown_stops_pods = true\n{text}")).unwrap();
+    let notify_path = n.dir.path().join("notify.sock");
+    let manager = std::os::unix::net::UnixDatagram::bind(&notify_path).unwrap();
+    manager
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    n.daemon = Daemon::spawn_env(n.dir.path(), &[], &[("NOTIFY_SOCKET", &notify_path)]);
+    let mut buf = [0u8; 64];
+    let len = manager.recv(&mut buf).unwrap();
+    assert_eq!(&buf[..len], b"READY=1");
+    // READY=1 comes after recovery: RPCs are served at once.
+    n.client = n.daemon.ready_client().await;
+    assert_eq!(pid_of(&n.status(&id).await), pid);
+    n.daemon.signal(libc::SIGTERM);
+    let len = manager.recv(&mut buf).unwrap();
+    assert_eq!(&buf[..len], b"STOPPING=1");
+    assert!(n.daemon.wait().await.success());
+    assert!(!alive(pid), "shutdown_stops_pods left a container running");
+
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(
+        &config,
+        text.replacen("shutdown_stops_pods = true\n", "", 1),
+    )
+    .unwrap();
+    n.daemon = Daemon::spawn(n.dir.path(), &[]);
+    n.client = n.daemon.ready_client().await;
+    assert_eq!(
+        n.state(&id).await.state,
+        cri::ContainerState::ContainerExited as i32
+    );
+    let pods = pods(&mut n).await;
+    assert_eq!(pods[0].state, cri::PodSandboxState::SandboxNotready as i32);
+    remove_everything(&mut n).await;
+}
+
+/// The PID of a container's monitor (the process whose command line names its ID).
+fn monitor_pid(n: &Node, id: &str) -> i32 {
+    let out = std::process::Command::new("pgrep")
+        .args(["-f", &format!("berth-monitor --id {id}")])
+        .output()
+        .unwrap();
+    let pids: Vec<i32> = String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .filter_map(|p| p.parse().ok())
+        .collect();
+    assert_eq!(pids.len(), 1, "monitors of {id} under {:?}", n.dir.path());
+    pids[0]
+}
+
+/// A small deterministic generator (the seed is printed, so a failing round can be replayed
+/// with BERTH_FAULT_SEED).
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self, below: u64) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (self.0 >> 33) % below
+    }
+}
+
+const OPERATIONS: [&str; 8] = [
+    "RunPodSandbox",
+    "CreateContainer",
+    "StartContainer",
+    "StopContainer",
+    "StopPodSandbox",
+    "RemoveContainer",
+    "RemovePodSandbox",
+    "PullImage",
+];
+
+#[tokio::test]
+async fn a_kill_at_any_instant_loses_nothing_and_leaks_nothing() {
+    let rounds: usize = std::env::var("BERTH_FAULT_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(16);
+    let seed = std::env::var("BERTH_FAULT_SEED")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| now_ns() as u64);
+    eprintln!("fault injection: {rounds} rounds, BERTH_FAULT_SEED={seed}");
+    let mut rng = Rng(seed);
+    let mut n = node().await;
+    let cni = use_cni(&mut n).await;
+    for round in 0..rounds {
+        let op = OPERATIONS[round % OPERATIONS.len()];
+        let delay = Duration::from_millis(rng.next(300));
+        // What the operation needs exists before it starts.
+        let pod = n.pod(&format!("f{round}")).await;
+        let created = n.create(&pod, n.config("c", TICKER)).await.unwrap();
+        if matches!(op, "StopContainer" | "RemoveContainer" | "StopPodSandbox") {
+            n.start(&created).await.unwrap();
+        }
+        let mut client = n.client.clone();
+        let image = n.image.clone();
+        let (pod_id, config) = pod.clone();
+        let sandbox_config = config.clone();
+        let container_config = n.config("d", TICKER);
+        let cid = created.clone();
+        let task = tokio::spawn(async move {
+            let r = &mut client.runtime;
+            let _ = match op {
+                "RunPodSandbox" => {
+                    let mut config = sandbox_config;
+                    config.metadata.as_mut().unwrap().name += "-again";
+                    r.run_pod_sandbox(cri::RunPodSandboxRequest {
+                        config: Some(config),
+                        runtime_handler: String::new(),
+                    })
+                    .await
+                    .map(drop)
+                }
+                "CreateContainer" => r
+                    .create_container(cri::CreateContainerRequest {
+                        pod_sandbox_id: pod_id,
+                        config: Some(container_config),
+                        sandbox_config: Some(config),
+                    })
+                    .await
+                    .map(drop),
+                "StartContainer" => r
+                    .start_container(cri::StartContainerRequest { container_id: cid })
+                    .await
+                    .map(drop),
+                "StopContainer" => r
+                    .stop_container(cri::StopContainerRequest {
+                        container_id: cid,
+                        timeout: 0,
+                    })
+                    .await
+                    .map(drop),
+                "StopPodSandbox" => r
+                    .stop_pod_sandbox(cri::StopPodSandboxRequest {
+                        pod_sandbox_id: pod_id,
+                    })
+                    .await
+                    .map(drop),
+                "RemoveContainer" => r
+                    .remove_container(cri::RemoveContainerRequest { container_id: cid })
+                    .await
+                    .map(drop),
+                "RemovePodSandbox" => r
+                    .remove_pod_sandbox(cri::RemovePodSandboxRequest {
+                        pod_sandbox_id: pod_id,
+                    })
+                    .await
+                    .map(drop),
+                _ => client
+                    .image
+                    .pull_image(cri::PullImageRequest {
+                        image: Some(spec(&image)),
+                        ..Default::default()
+                    })
+                    .await
+                    .map(drop),
+            };
+        });
+        tokio::time::sleep(delay).await;
+        restart(&mut n, libc::SIGKILL).await;
+        let _ = task.await;
+        let recovered = n
+            .daemon
+            .log()
+            .lines()
+            .find(|l| l.contains("records recovered"))
+            .map(|l| {
+                l.split("records recovered")
+                    .nth(1)
+                    .unwrap_or("")
+                    .trim()
+                    .to_owned()
+            })
+            .unwrap_or_default();
+        let found = check_consistency(&mut n, &cni).await;
+        eprintln!("round {round}: {op} killed after {delay:?}: recovery: {recovered}; {found}");
+    }
+    remove_everything(&mut n).await;
+    cni.assert_clean();
+}
+
+/// Pod networking through the real CNI plugins, so that the invariants cover pinned
+/// namespaces, IP leases and iptables rules: a bridge of the test's own, host-local leases
+/// in the test's dir, masquerading (iptables) on.
+struct Cni {
+    bridge: String,
+    network: String,
+    leases: std::path::PathBuf,
+}
+
+impl Drop for Cni {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("ip")
+            .args(["link", "del", &self.bridge])
+            .status();
+    }
+}
+
+impl Cni {
+    /// The container IDs that hold a lease.
+    fn lease_holders(&self) -> Vec<String> {
+        std::fs::read_dir(&self.leases)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().contains('.'))
+            .filter(|e| !e.file_name().to_string_lossy().starts_with("last_reserved"))
+            .filter_map(|e| std::fs::read_to_string(e.path()).ok())
+            .filter_map(|t| t.lines().next().map(|l| l.trim().to_owned()))
+            .collect()
+    }
+
+    /// The container IDs named by this network's NAT rules.
+    fn rule_owners(&self) -> Vec<String> {
+        let out = std::process::Command::new("iptables")
+            .args(["-t", "nat", "-S"])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter(|l| l.contains(&format!("name: \"{}\"", self.network)))
+            .filter_map(|l| l.split("id: \"").nth(1))
+            .map(|rest| rest.chars().take_while(|c| c.is_ascii_hexdigit()).collect())
+            .collect()
+    }
+
+    fn assert_clean(&self) {
+        assert!(
+            self.lease_holders().is_empty(),
+            "leases left: {:?}",
+            self.lease_holders()
+        );
+        assert!(
+            self.rule_owners().is_empty(),
+            "iptables rules left: {:?}",
+            self.rule_owners()
+        );
+    }
+}
+
+async fn use_cni(n: &mut Node) -> Cni {
+    let id = std::process::id();
+    let dir = n.dir.path().to_owned();
+    let cni = Cni {
+        bridge: format!("bf{}", id % 100_000),
+        network: format!("fault-{id}"),
+        leases: dir.join("ipam").join(format!("fault-{id}")),
+    };
+    let conflist = serde_json::json!({
+        "cniVersion": "1.0.0",
+        "name": cni.network,
+        "plugins": [
+            {"type": "bridge", "bridge": cni.bridge, "isGateway": true, "ipMasq": true,
+             "ipam": {"type": "host-local", "dataDir": dir.join("ipam"),
+                      "ranges": [[{"subnet": format!("10.212.{}.0/24", id % 250)}]]}},
+            {"type": "portmap", "capabilities": {"portMappings": true}}
+        ]
+    });
+    std::fs::write(dir.join("cni-conf/10-fault.conflist"), conflist.to_string()).unwrap();
+    let config = std::fs::read_to_string(dir.join("config.toml"))
+        .unwrap()
+        .replace(
+            &format!("bin_dirs = [\"{}/cni-bin\"]", dir.display()),
+            "bin_dirs = [\"/usr/lib/cni\"]",
+        );
+    std::fs::write(dir.join("config.toml"), config).unwrap();
+    n.pod_network = true;
+    restart(n, libc::SIGTERM).await;
+    cni
+}
+
+/// The invariants after a recovery: every listed object answers Status with a settled state
+/// that matches the node, and nothing on the node (runtime container, directory, mount) is
+/// without a record. Returns a one-line summary.
+async fn check_consistency(n: &mut Node, cni: &Cni) -> String {
+    let pods = pods(n).await;
+    let containers = containers(n).await;
+    let mut known: HashSet<String> = pods.iter().map(|p| p.id.clone()).collect();
+    for c in &containers {
+        assert!(
+            known.contains(&c.pod_sandbox_id),
+            "container {} points at a missing pod",
+            c.id
+        );
+        known.insert(c.id.clone());
+        let s = n.status(&c.id).await;
+        let status = s.status.clone().unwrap();
+        match cri::ContainerState::try_from(status.state).unwrap() {
+            cri::ContainerState::ContainerRunning => {
+                let pid = pid_of(&s);
+                assert!(alive(pid), "container {} RUNNING without its process", c.id);
+            }
+            cri::ContainerState::ContainerCreated | cri::ContainerState::ContainerExited => {}
+            cri::ContainerState::ContainerUnknown => {
+                panic!("container {} left UNKNOWN after recovery", c.id)
+            }
+        }
+    }
+    for p in &pods {
+        assert!(
+            p.state == cri::PodSandboxState::SandboxReady as i32
+                || p.state == cri::PodSandboxState::SandboxNotready as i32,
+            "pod {} in state {}",
+            p.id,
+            p.state
+        );
+    }
+    let state = n.dir.path().join("state");
+    for sub in ["containers", "sandboxes", "m"] {
+        for entry in std::fs::read_dir(state.join(sub)).into_iter().flatten() {
+            let name = entry.unwrap().file_name().to_string_lossy().into_owned();
+            assert!(known.contains(&name), "{sub}/{name} has no record");
+        }
+    }
+    for id in common::runc_ids(&state) {
+        assert!(known.contains(&id), "runc container {id} has no record");
+    }
+    let mounts = std::fs::read_to_string("/proc/mounts").unwrap();
+    for m in mounts.lines().filter_map(|l| l.split(' ').nth(1)) {
+        if let Ok(rest) = Path::new(m).strip_prefix(&state) {
+            let owner = rest.iter().nth(1).map(|s| s.to_string_lossy().into_owned());
+            assert!(
+                owner.as_ref().is_some_and(|o| known.contains(o)),
+                "mount {m} has no record"
+            );
+        }
+    }
+    for holder in cni.lease_holders() {
+        assert!(
+            known.contains(&holder),
+            "IP lease of {holder} has no record"
+        );
+    }
+    for owner in cni.rule_owners() {
+        assert!(
+            known.contains(&owner),
+            "iptables rule of {owner} has no record"
+        );
+    }
+    format!(
+        "{} pods, {} containers, consistent",
+        pods.len(),
+        containers.len()
+    )
+}
