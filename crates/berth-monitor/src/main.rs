@@ -567,18 +567,34 @@ fn reap(pid: i32, shared: &Shared) {
     std::process::exit(0);
 }
 
-/// Reaps processes orphaned to us (the container's own children), never a runtime command.
+/// Reaps processes orphaned to us (the container's own children), never a runtime command
+/// and never the container's init: its status belongs to the reaper, so each zombie is
+/// looked at first (`WNOWAIT`) and only reaped when it is someone else.
 fn sweep_orphans(shared: &Shared) {
     let Ok(_busy) = shared.runtime_busy.try_lock() else {
         return;
     };
+    let init = shared.inner.lock().expect("state").status.pid;
     loop {
-        let mut status = 0;
-        // SAFETY: non-blocking wait for any child.
-        let got = unsafe { libc::waitpid(-1, &mut status, libc::WNOHANG) };
-        if got <= 0 || got == shared.inner.lock().expect("state").status.pid {
+        // SAFETY: a zeroed siginfo_t is a valid out-parameter for waitid.
+        let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+        // SAFETY: non-blocking peek at any exited child; nothing is reaped.
+        let rc = unsafe {
+            libc::waitid(
+                libc::P_ALL,
+                0,
+                &mut info,
+                libc::WEXITED | libc::WNOHANG | libc::WNOWAIT,
+            )
+        };
+        // SAFETY: si_pid is set by waitid for an exited child (0 when none).
+        let pid = unsafe { info.si_pid() };
+        if rc != 0 || pid <= 0 || pid == init {
             return;
         }
+        let mut status = 0;
+        // SAFETY: reaps exactly the orphan just seen.
+        unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
     }
 }
 
