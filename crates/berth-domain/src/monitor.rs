@@ -104,10 +104,12 @@ pub fn exit(state: &Path) -> Option<Exit> {
     serde_json::from_slice(&bytes).ok()
 }
 
-/// Whether the container init still runs: the monitor says so, or (monitor gone) the PID
-/// exists and no exit was recorded.
+/// Whether the container init still runs: the monitor says so, or (monitor gone, its
+/// directory still there) the PID exists and no exit was recorded.
 pub fn alive(state: &Path, pid: i32) -> bool {
-    if exit(state).is_some() {
+    // No state dir: the runtime's container was deleted (which kills it) before the dir was
+    // removed. The PID may belong to another process by now, so it is not consulted.
+    if exit(state).is_some() || !state.exists() {
         return false;
     }
     match ask(state, &Request::Status, MONITOR_TIMEOUT) {

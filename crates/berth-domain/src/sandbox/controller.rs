@@ -58,6 +58,8 @@ pub trait SandboxController: Send + Sync {
     async fn start(&self, infra: &InfraRef) -> Result<(), Error>;
     /// The platform sandboxes run on.
     fn platform(&self) -> Platform;
+    /// Sends SIGKILL to the infra without waiting.
+    async fn kill(&self, infra: &InfraRef) -> Result<(), Error>;
     /// Kills the infra and waits (at most `timeout`) for its exit to be recorded.
     async fn stop(&self, infra: &InfraRef, timeout: Duration) -> Result<(), Error>;
     /// Waits for the infra's exit.
@@ -87,6 +89,28 @@ impl PodSandboxController {
             handlers,
             state,
         }
+    }
+
+    /// After a kill: waits (at most `timeout`) for the infra's exit to be recorded and for
+    /// its monitor to leave. An infra never started (PID 0) has nothing to wait for.
+    pub async fn await_exit(&self, infra: &InfraRef, timeout: Duration) -> Result<(), Error> {
+        if infra.pid <= 0 {
+            return Ok(());
+        }
+        let (state, pid) = (self.monitor_dir(&infra.id), infra.pid);
+        blocking("waiting for the infra exit", move || {
+            if infra::wait_exit(&state, timeout).is_none() && infra::alive(&state, pid) {
+                return Err(Error::InvalidRequest(format!(
+                    "infra process {pid} did not exit after SIGKILL"
+                )));
+            }
+            if !infra::wait_monitor_gone(&state, timeout) {
+                tracing::warn!(pid, "the infra's monitor did not leave after the exit");
+            }
+            Ok(())
+        })
+        .await
+        .map_err(|e| Self::failed(infra, "stop the infra process")(e.to_string()))
     }
 
     /// The sandbox's directory.
@@ -175,7 +199,7 @@ impl SandboxController for PodSandboxController {
         }
     }
 
-    async fn stop(&self, infra: &InfraRef, timeout: Duration) -> Result<(), Error> {
+    async fn kill(&self, infra: &InfraRef) -> Result<(), Error> {
         // The infra is alone in its cgroup (the pod's containers have their own and are
         // stopped first), and when it leads the pod's PID namespace the kernel kills the
         // rest with it: SIGKILL through the monitor's pidfd does it without a runtime
@@ -188,23 +212,12 @@ impl SandboxController for PodSandboxController {
                 Err(e) => tracing::debug!(pod_id = %infra.id, error = %e, "kill"),
             }
         }
-        if infra.pid <= 0 {
-            return Ok(());
-        }
-        let (state, pid) = (self.monitor_dir(&infra.id), infra.pid);
-        blocking("waiting for the infra exit", move || {
-            if infra::wait_exit(&state, timeout).is_none() && infra::alive(&state, pid) {
-                return Err(Error::InvalidRequest(format!(
-                    "infra process {pid} did not exit after SIGKILL"
-                )));
-            }
-            if !infra::wait_monitor_gone(&state, timeout) {
-                tracing::warn!(pid, "the infra's monitor did not leave after the exit");
-            }
-            Ok(())
-        })
-        .await
-        .map_err(|e| Self::failed(infra, "stop the infra process")(e.to_string()))
+        Ok(())
+    }
+
+    async fn stop(&self, infra: &InfraRef, timeout: Duration) -> Result<(), Error> {
+        self.kill(infra).await?;
+        self.await_exit(infra, timeout).await
     }
 
     async fn wait(&self, infra: &InfraRef, timeout: Duration) -> Result<Option<Exit>, Error> {

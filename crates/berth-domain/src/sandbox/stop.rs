@@ -58,15 +58,18 @@ impl SandboxService {
                 first.get_or_insert(e);
             }
         };
-        // The infra process and the network go down side by side: CNI DEL does not need the
-        // infra gone (the namespace is pinned), and neither waits for the other's commands.
+        // The infra is killed first, so that a Stop cut short never leaves a pod whose infra
+        // lives without its network (Status would call it ready). Then waiting for its exit
+        // and the network going down run side by side: CNI DEL does not need the infra gone
+        // (the namespace is pinned), and neither waits for the other's commands.
         let infra = InfraRef {
             id: id.clone(),
             handler: record.runtime_handler.clone(),
             pid: record.network.infra_pid,
         };
+        note(self.controller.kill(&infra).await);
         let infra_down = async {
-            let stopped = self.controller.stop(&infra, KILL_WAIT).await;
+            let stopped = self.controller.await_exit(&infra, KILL_WAIT).await;
             [stopped, self.controller.shutdown(&infra).await]
         };
         let (infra_results, network_results) = tokio::join!(infra_down, self.network_down(record));
