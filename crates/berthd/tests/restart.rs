@@ -36,8 +36,20 @@ fn alive(pid: i32) -> bool {
 async fn restart(n: &mut Node, signal: i32) {
     n.daemon.signal(signal);
     n.daemon.wait().await;
+    keep_log(n);
     n.daemon = Daemon::spawn(n.dir.path(), &[]);
     n.client = n.daemon.ready_client().await;
+}
+
+/// Appends the current berthd's log to `all-daemons.log` (each berthd starts its own).
+fn keep_log(n: &Node) {
+    use std::io::Write;
+    let mut all = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(n.dir.path().join("all-daemons.log"))
+        .unwrap();
+    all.write_all(n.daemon.log().as_bytes()).unwrap();
 }
 
 async fn containers(n: &mut Node) -> Vec<cri::Container> {
@@ -63,6 +75,19 @@ async fn pods(n: &mut Node) -> Vec<cri::PodSandbox> {
 /// Stops and removes every pod, then checks the node is clean.
 async fn remove_everything(n: &mut Node) {
     for pod in pods(n).await {
+        let stopped = n
+            .client
+            .runtime
+            .stop_pod_sandbox(cri::StopPodSandboxRequest {
+                pod_sandbox_id: pod.id.clone(),
+            })
+            .await;
+        if let Err(e) = stopped {
+            keep_log(n);
+            let log = std::fs::read_to_string(n.dir.path().join("all-daemons.log")).unwrap();
+            let about: Vec<&str> = log.lines().filter(|l| l.contains(&pod.id)).collect();
+            panic!("StopPodSandbox {}: {e}\n{}", pod.id, about.join("\n"));
+        }
         n.remove_pod(&pod.id).await;
     }
     assert!(containers(n).await.is_empty());
@@ -395,11 +420,66 @@ struct Cni {
 }
 
 impl Drop for Cni {
+    /// A test that failed midway leaves masquerade rules: remove every NAT rule and chain
+    /// that names this network, then the bridge.
     fn drop(&mut self) {
+        let iptables = |args: &[&str]| {
+            std::process::Command::new("iptables")
+                .args(["-t", "nat"])
+                .args(args)
+                .output()
+                .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+                .unwrap_or_default()
+        };
+        let rules = iptables(&["-S"]);
+        let ours = self.comment();
+        let mut chains = Vec::new();
+        for rule in rules
+            .lines()
+            .filter(|l| l.starts_with("-A POSTROUTING") && l.contains(&ours))
+        {
+            if let Some(chain) = rule.split(" -j ").nth(1).and_then(|r| r.split(' ').next()) {
+                chains.push(chain.to_owned());
+            }
+            // The rule as printed, quotes removed, is the argument list of its deletion.
+            let args: Vec<String> = shell_words(&rule["-A ".len()..]);
+            let mut delete = vec!["-D".to_owned()];
+            delete.extend(args);
+            let delete: Vec<&str> = delete.iter().map(String::as_str).collect();
+            iptables(&delete);
+        }
+        for chain in chains {
+            iptables(&["-F", &chain]);
+            iptables(&["-X", &chain]);
+        }
         let _ = std::process::Command::new("ip")
             .args(["link", "del", &self.bridge])
             .status();
     }
+}
+
+/// Splits an `iptables -S` line into arguments: spaces separate, double quotes group.
+fn shell_words(line: &str) -> Vec<String> {
+    let mut words = Vec::new();
+    let mut word = String::new();
+    let mut quoted = false;
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => word.extend(chars.next()),
+            '"' => quoted = !quoted,
+            ' ' if !quoted => {
+                if !word.is_empty() {
+                    words.push(std::mem::take(&mut word));
+                }
+            }
+            c => word.push(c),
+        }
+    }
+    if !word.is_empty() {
+        words.push(word);
+    }
+    words
 }
 
 impl Cni {
@@ -416,6 +496,11 @@ impl Cni {
             .collect()
     }
 
+    /// How the network is named in a rule's comment, as `iptables -S` prints it.
+    fn comment(&self) -> String {
+        format!(r#"name: \"{}\""#, self.network)
+    }
+
     /// The container IDs named by this network's NAT rules.
     fn rule_owners(&self) -> Vec<String> {
         let out = std::process::Command::new("iptables")
@@ -424,8 +509,8 @@ impl Cni {
             .unwrap();
         String::from_utf8_lossy(&out.stdout)
             .lines()
-            .filter(|l| l.contains(&format!("name: \"{}\"", self.network)))
-            .filter_map(|l| l.split("id: \"").nth(1))
+            .filter(|l| l.contains(&self.comment()))
+            .filter_map(|l| l.split(r#"id: \""#).nth(1))
             .map(|rest| rest.chars().take_while(|c| c.is_ascii_hexdigit()).collect())
             .collect()
     }
@@ -490,6 +575,13 @@ async fn check_consistency(n: &mut Node, cni: &Cni) -> String {
         );
         known.insert(c.id.clone());
         let s = n.status(&c.id).await;
+        let info: serde_json::Value = serde_json::from_str(&s.info["info"]).unwrap();
+        assert!(
+            !matches!(info["state"].as_str(), Some("creating" | "removing")),
+            "container {} left {} by recovery",
+            c.id,
+            info["state"]
+        );
         let status = s.status.clone().unwrap();
         match cri::ContainerState::try_from(status.state).unwrap() {
             cri::ContainerState::ContainerRunning => {
@@ -503,6 +595,23 @@ async fn check_consistency(n: &mut Node, cni: &Cni) -> String {
         }
     }
     for p in &pods {
+        let status = n
+            .client
+            .runtime
+            .pod_sandbox_status(cri::PodSandboxStatusRequest {
+                pod_sandbox_id: p.id.clone(),
+                verbose: true,
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        let info: serde_json::Value = serde_json::from_str(&status.info["info"]).unwrap();
+        assert!(
+            !matches!(info["state"].as_str(), Some("creating" | "terminating")),
+            "pod {} left {} by recovery",
+            p.id,
+            info["state"]
+        );
         assert!(
             p.state == cri::PodSandboxState::SandboxReady as i32
                 || p.state == cri::PodSandboxState::SandboxNotready as i32,
@@ -530,6 +639,19 @@ async fn check_consistency(n: &mut Node, cni: &Cni) -> String {
                 "mount {m} has no record"
             );
         }
+    }
+    // And the other way: a ready pod has its lease and its rule.
+    let (holders, owners) = (cni.lease_holders(), cni.rule_owners());
+    for p in pods
+        .iter()
+        .filter(|p| p.state == cri::PodSandboxState::SandboxReady as i32)
+    {
+        assert!(
+            holders.contains(&p.id),
+            "ready pod {} has no IP lease",
+            p.id
+        );
+        assert!(owners.contains(&p.id), "ready pod {} has no NAT rule", p.id);
     }
     for holder in cni.lease_holders() {
         assert!(

@@ -25,6 +25,7 @@ impl ContainerService {
                 .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
                 .unwrap_or(serde_json::Value::Null);
             Some(serde_json::json!({
+                "state": record.state,
                 "pid": record.pid,
                 "runtimeHandler": record.runtime_handler,
                 "stopSignal": record.stop_signal,

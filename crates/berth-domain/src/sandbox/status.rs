@@ -41,6 +41,7 @@ impl SandboxService {
             )
             .unwrap_or_default();
             serde_json::json!({
+                "state": record.state,
                 "pid": record.network.infra_pid,
                 "cniResult": cni_result,
                 "netns": record.network.netns,
