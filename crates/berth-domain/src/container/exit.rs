@@ -28,7 +28,12 @@ pub(super) fn watch(shared: &Arc<Shared>, id: &str, live: &Arc<Live>) {
     let task = tokio::spawn(async move {
         let exit = wait_for_exit(&shared, &id).await;
         let mut delay = RETRY_FIRST;
-        while let Err(e) = handle(&shared, &id, exit).await {
+        loop {
+            let handled = match exit {
+                Some(exit) => handle(&shared, &id, exit).await,
+                None => mark_unknown(&shared, &id).await,
+            };
+            let Err(e) = handled else { break };
             tracing::warn!(container_id = %id, error = %e, retry_in = ?delay, "exit handling failed; retrying");
             tokio::time::sleep(delay).await;
             delay = (delay * 2).min(RETRY_MAX);
@@ -42,8 +47,9 @@ const LOST_MONITOR_RETRIES: u32 = 3;
 /// How long a killed container of a lost monitor may take to disappear.
 const LOST_KILL_WAIT: Duration = Duration::from_secs(10);
 
-/// Waits until the container's exit is known.
-async fn wait_for_exit(shared: &Shared, id: &str) -> Exit {
+/// Waits until the container's exit is known; `None` when it can no longer be accounted for
+/// (its monitor is lost and its process would not go).
+async fn wait_for_exit(shared: &Shared, id: &str) -> Option<Exit> {
     let dir = shared.monitor_dir(id);
     for attempt in 0..=LOST_MONITOR_RETRIES {
         if attempt > 0 {
@@ -52,10 +58,10 @@ async fn wait_for_exit(shared: &Shared, id: &str) -> Exit {
         if let Ok(status) = monitor::ask_async(&dir, &Request::Wait).await
             && let Some(exit) = status.exit
         {
-            return exit;
+            return Some(exit);
         }
         if let Some(exit) = monitor::exit(&dir) {
-            return exit;
+            return Some(exit);
         }
     }
     // The monitor is gone without an exit file: nothing holds the container's output or
@@ -76,16 +82,38 @@ async fn wait_for_exit(shared: &Shared, id: &str) -> Exit {
             .await
             .is_err()
     {
-        tracing::warn!(container_id = %id, pid, "the container of a lost monitor did not disappear");
+        tracing::warn!(container_id = %id, pid, "the container of a lost monitor did not disappear; its state is unknown");
+        return None;
     }
-    monitor::exit(&dir).unwrap_or_else(|| {
+    Some(monitor::exit(&dir).unwrap_or_else(|| {
         tracing::warn!(container_id = %id, "the monitor left no exit status; recording 255");
         Exit {
             code: 255,
             signal: None,
             at_ns: crate::clock::now_ns(),
         }
-    })
+    }))
+}
+
+/// Records a container that can no longer be accounted for as UNKNOWN (LIFECYCLE.md): Stop
+/// kills it through the runtime, Remove deletes it. Raises "stopped" so nobody waits on an
+/// exit that no monitor will report.
+async fn mark_unknown(shared: &Shared, id: &str) -> Result<(), Error> {
+    let Some(live) = shared.live(id) else {
+        return Ok(());
+    };
+    let _guard = live.lock.lock().await;
+    if let Some(mut record) = shared.load(id).await?
+        && matches!(
+            record.state,
+            ContainerState::Created | ContainerState::Running
+        )
+    {
+        record.state = ContainerState::Unknown;
+        shared.save(&record).await?;
+    }
+    live.stopped.send_replace(true);
+    Ok(())
 }
 
 /// Returns once `pid` no longer exists (checked every 100 ms).

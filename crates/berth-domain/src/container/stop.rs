@@ -24,6 +24,17 @@ impl ContainerService {
     pub(super) async fn stop_resolved(&self, id: &str, timeout: i64) -> Result<(), Error> {
         let s = &self.shared;
         let record = s.get(id).await?;
+        if record.state == ContainerState::Unknown {
+            // No monitor reports on it: kill whatever is left through the runtime, once.
+            signal(
+                &s.runtime(&record.runtime_handler)?,
+                id,
+                libc::SIGKILL,
+                true,
+            )
+            .await;
+            return Ok(());
+        }
         if record.state != ContainerState::Running {
             return Ok(());
         }
