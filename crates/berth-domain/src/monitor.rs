@@ -105,7 +105,7 @@ pub fn exit(state: &Path) -> Option<Exit> {
 }
 
 /// Whether the container init still runs: the monitor says so, or (monitor gone, its
-/// directory still there) the PID exists and no exit was recorded.
+/// directory still there) no exit was recorded and the PID is still the container's.
 pub fn alive(state: &Path, pid: i32) -> bool {
     // No state dir: the runtime's container was deleted (which kills it) before the dir was
     // removed. The PID may belong to another process by now, so it is not consulted.
@@ -114,9 +114,20 @@ pub fn alive(state: &Path, pid: i32) -> bool {
     }
     match ask(state, &Request::Status, MONITOR_TIMEOUT) {
         Ok(status) => status.exit.is_none(),
-        // SAFETY: signal 0 only checks existence.
-        Err(_) => pid > 0 && unsafe { libc::kill(pid, 0) } == 0,
+        Err(_) => state
+            .file_name()
+            .and_then(|id| id.to_str())
+            .is_some_and(|id| still_the_container(pid, id)),
     }
+}
+
+/// Whether `pid` exists and is still the container (or infra) `id`: its cgroup path names
+/// the ID (berth's cgroups paths end in it, whatever the driver). A PID reused by another
+/// process since (pid_max may be as low as 32768) does not pass.
+pub fn still_the_container(pid: i32, id: &str) -> bool {
+    pid > 0
+        && std::fs::read_to_string(format!("/proc/{pid}/cgroup"))
+            .is_ok_and(|cgroups| cgroups.contains(id))
 }
 
 /// Waits (bounded) until the container's exit is recorded.

@@ -23,7 +23,11 @@ fn now_ns() -> i64 {
 }
 
 fn pid_of(status: &cri::ContainerStatusResponse) -> i32 {
-    let info: serde_json::Value = serde_json::from_str(&status.info["info"]).unwrap();
+    pid_of_info(&status.info)
+}
+
+fn pid_of_info(info: &std::collections::HashMap<String, String>) -> i32 {
+    let info: serde_json::Value = serde_json::from_str(&info["info"]).unwrap();
     info["pid"].as_i64().unwrap() as i32
 }
 
@@ -114,6 +118,25 @@ async fn workloads_outlive_a_restart_and_exits_while_down_are_recorded() {
         before.push((id.clone(), pid_of(&s), s.status.unwrap()));
     }
     let killed_pid = pid_of(&n.status(&killed).await);
+    // berthd tells a process from one that reused its PID by its cgroup, which names the
+    // container (or pod) ID.
+    for (id, pid, _) in &before {
+        let cgroups = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
+        assert!(cgroups.contains(id.as_str()), "{id}: {cgroups}");
+    }
+    let infra = n
+        .client
+        .runtime
+        .pod_sandbox_status(cri::PodSandboxStatusRequest {
+            pod_sandbox_id: last.0.clone(),
+            verbose: true,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let cgroups =
+        std::fs::read_to_string(format!("/proc/{}/cgroup", pid_of_info(&infra.info))).unwrap();
+    assert!(cgroups.contains(last.0.as_str()), "{cgroups}");
 
     // berthd goes (SIGTERM: workloads stay); meanwhile one container exits with 3 and
     // another is killed from outside.

@@ -78,7 +78,7 @@ async fn wait_for_exit(shared: &Shared, id: &str) -> Option<Exit> {
         tracing::debug!(container_id = %id, error = %e, "kill after the monitor was lost");
     }
     if pid > 0
-        && tokio::time::timeout(LOST_KILL_WAIT, wait_pid_gone(pid))
+        && tokio::time::timeout(LOST_KILL_WAIT, wait_pid_gone(pid, id))
             .await
             .is_err()
     {
@@ -116,14 +116,10 @@ async fn mark_unknown(shared: &Shared, id: &str) -> Result<(), Error> {
     Ok(())
 }
 
-/// Returns once `pid` no longer exists (checked every 100 ms).
-async fn wait_pid_gone(pid: i32) {
-    let alive = || {
-        rustix::process::Pid::from_raw(pid)
-            .map(|p| rustix::process::test_kill_process(p).is_ok())
-            .unwrap_or(false)
-    };
-    while alive() {
+/// Returns once `pid` is no longer the container `id` (gone, or reused by another process);
+/// checked every 100 ms.
+async fn wait_pid_gone(pid: i32, id: &str) {
+    while monitor::still_the_container(pid, id) {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
