@@ -95,8 +95,8 @@ impl Domain {
     /// leave workloads behind. Returns how many pods were stopped; the first failure is
     /// returned after every pod was tried.
     pub async fn stop_all_pods(&self) -> Result<usize, Error> {
-        let pods = self.sandboxes.list(Default::default()).await?;
-        let stops = pods.iter().map(|p| self.sandboxes.stop(&p.record.id));
+        let pods = self.sandboxes.known_ids();
+        let stops = pods.iter().map(|id| self.sandboxes.stop(id));
         let results = futures_util::future::join_all(stops).await;
         let count = results.len();
         results.into_iter().collect::<Result<Vec<()>, Error>>()?;

@@ -13,7 +13,6 @@ use std::time::Instant;
 
 use bench_common::{Berthd, median, monitor_pid, pss_kib, rss_kib};
 use berth_cri_client::{CriClient, cri};
-use berth_testkit::{Flavour, Registry, build_image, busybox_layer, default_config, push_image};
 
 const ROUNDS: usize = 20;
 const RPCS: [&str; 4] = [
@@ -70,31 +69,10 @@ async fn create(client: &mut CriClient, pod: &str, config: cri::ContainerConfig)
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
-    let registry = Registry::start().await;
-    let image = build_image(
-        &[busybox_layer()],
-        Flavour::Gzip,
-        default_config("amd64", ""),
-    );
-    push_image(&registry, "busybox", "bench", &image).await;
-    let reference = format!("{}/busybox:bench", registry.host());
+    let (_registry, reference, config) = bench_common::busybox_registry().await;
     let dir = tempfile::tempdir().unwrap();
-    let (daemon, mut client) = Berthd::start(
-        dir.path(),
-        &format!("[registries.\"{}\"]\ninsecure = true\n", registry.host()),
-    )
-    .await;
-    client
-        .image
-        .pull_image(cri::PullImageRequest {
-            image: Some(cri::ImageSpec {
-                image: reference.clone(),
-                ..Default::default()
-            }),
-            ..Default::default()
-        })
-        .await
-        .expect("pull");
+    let (daemon, mut client) = Berthd::start(dir.path(), &config).await;
+    bench_common::pull(&mut client, &reference).await;
     let pod = client
         .runtime
         .run_pod_sandbox(cri::RunPodSandboxRequest {

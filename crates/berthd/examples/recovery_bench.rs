@@ -13,7 +13,6 @@ use std::time::Instant;
 
 use bench_common::Berthd;
 use berth_cri_client::{CriClient, cri};
-use berth_testkit::{Flavour, Registry, build_image, busybox_layer, default_config, push_image};
 
 /// Runs pods `from..to`, each with two `sleep` containers.
 async fn fill(client: &mut CriClient, image: &str, from: usize, to: usize) {
@@ -72,28 +71,10 @@ fn recovery_ms(log: &str) -> f64 {
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
-    let registry = Registry::start().await;
-    let image = build_image(
-        &[busybox_layer()],
-        Flavour::Gzip,
-        default_config("amd64", ""),
-    );
-    push_image(&registry, "busybox", "bench", &image).await;
-    let reference = format!("{}/busybox:bench", registry.host());
+    let (_registry, reference, config) = bench_common::busybox_registry().await;
     let dir = tempfile::tempdir().unwrap();
-    let config = format!("[registries.\"{}\"]\ninsecure = true\n", registry.host());
     let (mut daemon, mut client) = Berthd::start(dir.path(), &config).await;
-    client
-        .image
-        .pull_image(cri::PullImageRequest {
-            image: Some(cri::ImageSpec {
-                image: reference.clone(),
-                ..Default::default()
-            }),
-            ..Default::default()
-        })
-        .await
-        .expect("pull");
+    bench_common::pull(&mut client, &reference).await;
     println!("| running containers | restart to ready (ms) | recovery step (ms) |");
     println!("|---:|---:|---:|");
     let mut pods = 0;

@@ -124,16 +124,7 @@ async fn workloads_outlive_a_restart_and_exits_while_down_are_recorded() {
         let cgroups = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
         assert!(cgroups.contains(id.as_str()), "{id}: {cgroups}");
     }
-    let infra = n
-        .client
-        .runtime
-        .pod_sandbox_status(cri::PodSandboxStatusRequest {
-            pod_sandbox_id: last.0.clone(),
-            verbose: true,
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let infra = n.pod_status(&last.0).await;
     let cgroups =
         std::fs::read_to_string(format!("/proc/{}/cgroup", pid_of_info(&infra.info))).unwrap();
     assert!(cgroups.contains(last.0.as_str()), "{cgroups}");
@@ -618,16 +609,7 @@ async fn check_consistency(n: &mut Node, cni: &Cni) -> String {
         }
     }
     for p in &pods {
-        let status = n
-            .client
-            .runtime
-            .pod_sandbox_status(cri::PodSandboxStatusRequest {
-                pod_sandbox_id: p.id.clone(),
-                verbose: true,
-            })
-            .await
-            .unwrap()
-            .into_inner();
+        let status = n.pod_status(&p.id).await;
         let info: serde_json::Value = serde_json::from_str(&status.info["info"]).unwrap();
         assert!(
             !matches!(info["state"].as_str(), Some("creating" | "terminating")),

@@ -8,6 +8,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use berth_cri_client::{CriClient, connect, cri};
+use berth_testkit::{Flavour, Registry, build_image, busybox_layer, default_config, push_image};
 
 /// The median of `v` (the upper one for an even count).
 pub fn median(mut v: Vec<f64>) -> f64 {
@@ -143,4 +144,34 @@ pub fn host_network_pod(name: &str) -> cri::PodSandboxConfig {
         }),
         ..Default::default()
     }
+}
+
+/// A registry on loopback holding busybox as `busybox:bench`; returns it, the image
+/// reference and the berthd config that lets berthd pull from it over plain HTTP.
+pub async fn busybox_registry() -> (Registry, String, String) {
+    let registry = Registry::start().await;
+    let image = build_image(
+        &[busybox_layer()],
+        Flavour::Gzip,
+        default_config("amd64", ""),
+    );
+    push_image(&registry, "busybox", "bench", &image).await;
+    let reference = format!("{}/busybox:bench", registry.host());
+    let config = format!("[registries.\"{}\"]\ninsecure = true\n", registry.host());
+    (registry, reference, config)
+}
+
+/// Pulls `reference` through berthd.
+pub async fn pull(client: &mut CriClient, reference: &str) {
+    client
+        .image
+        .pull_image(cri::PullImageRequest {
+            image: Some(cri::ImageSpec {
+                image: reference.to_owned(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        })
+        .await
+        .expect("pull");
 }

@@ -217,6 +217,18 @@ impl Node {
             .into_inner()
     }
 
+    pub async fn pod_status(&mut self, id: &str) -> cri::PodSandboxStatusResponse {
+        self.client
+            .runtime
+            .pod_sandbox_status(cri::PodSandboxStatusRequest {
+                pod_sandbox_id: id.to_owned(),
+                verbose: true,
+            })
+            .await
+            .unwrap()
+            .into_inner()
+    }
+
     pub async fn state(&mut self, id: &str) -> cri::ContainerStatus {
         self.status(id).await.status.unwrap()
     }
