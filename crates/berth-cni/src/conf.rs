@@ -164,7 +164,7 @@ impl ConfList {
     }
 }
 
-fn parse(text: &str, source: ConfSource) -> Result<ConfList, ConfError> {
+pub(crate) fn parse(text: &str, source: ConfSource) -> Result<ConfList, ConfError> {
     let invalid = |reason: String| ConfError::Invalid {
         path: match &source {
             ConfSource::File(p) => p.clone(),
@@ -189,6 +189,14 @@ fn parse(text: &str, source: ConfSource) -> Result<ConfList, ConfError> {
     if raw.name.is_empty() {
         return Err(invalid("the network has no name".into()));
     }
+    // The spec's rule for network names. The name is also part of the result cache's file
+    // name (`<network>-<id>-<ifname>.json`): a `/` or `..` there would put it elsewhere.
+    if !valid_network_name(&raw.name) {
+        return Err(invalid(format!(
+            "network name {:?} must be a letter or digit followed by letters, digits, '_', '.' or '-'",
+            raw.name
+        )));
+    }
     if raw.plugins.is_empty() {
         return Err(invalid("the plugin list is empty".into()));
     }
@@ -210,6 +218,13 @@ fn parse(text: &str, source: ConfSource) -> Result<ConfList, ConfError> {
         plugins,
         source,
     })
+}
+
+/// The CNI spec's `name`: `^[a-zA-Z0-9][a-zA-Z0-9_.\-]*$`.
+pub(crate) fn valid_network_name(name: &str) -> bool {
+    let mut bytes = name.bytes();
+    bytes.next().is_some_and(|b| b.is_ascii_alphanumeric())
+        && bytes.all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
 }
 
 fn str_field(map: &Map<String, Value>, key: &str) -> String {

@@ -309,11 +309,24 @@ impl Invoker {
                 seconds: self.timeout.as_secs(),
             })?
             .map_err(io("running"))?;
-        let stdout: Value = serde_json::from_slice(&output.stdout).unwrap_or(Value::Null);
-        if output.status.success() {
-            return Ok(stdout);
-        }
-        let message = match (
+        outcome(&output).map_err(|message| CniError::Plugin {
+            kind: kind.to_owned(),
+            command,
+            message,
+        })
+    }
+}
+
+/// What a finished plugin answered: its result (`null` when stdout is not JSON, as after a
+/// DEL), or, when it failed, the message of its error object or else its exit status and
+/// stderr.
+pub(crate) fn outcome(output: &std::process::Output) -> Result<Value, String> {
+    let stdout: Value = serde_json::from_slice(&output.stdout).unwrap_or(Value::Null);
+    if output.status.success() {
+        return Ok(stdout);
+    }
+    Err(
+        match (
             stdout.get("msg").and_then(Value::as_str),
             stdout.get("details").and_then(Value::as_str),
         ) {
@@ -323,13 +336,8 @@ impl Invoker {
                 let stderr = String::from_utf8_lossy(&output.stderr).trim().to_owned();
                 format!("{} {}", output.status, stderr)
             }
-        };
-        Err(CniError::Plugin {
-            kind: kind.to_owned(),
-            command,
-            message,
-        })
-    }
+        },
+    )
 }
 
 /// The stdin of one plugin: its entry plus the list's version and name, the previous
@@ -361,7 +369,8 @@ fn plugin_conf(
     Value::Object(conf)
 }
 
-/// The IPs (without prefix length) of a CNI result, in order.
+/// The IPs (without prefix length) of a CNI result, in order. An address that is not an IP
+/// is skipped: these strings end up in the pod's `/etc/hosts` and in the pod status.
 pub fn result_ips(result: &Value) -> Vec<String> {
     result
         .get("ips")
@@ -369,7 +378,9 @@ pub fn result_ips(result: &Value) -> Vec<String> {
         .into_iter()
         .flatten()
         .filter_map(|ip| ip.get("address").and_then(Value::as_str))
-        .map(|a| a.split('/').next().unwrap_or(a).to_owned())
+        .map(|a| a.split('/').next().unwrap_or(a))
+        .filter(|ip| ip.parse::<std::net::IpAddr>().is_ok())
+        .map(str::to_owned)
         .collect()
 }
 

@@ -12,6 +12,8 @@
 mod conf;
 mod invoke;
 pub mod netns;
+#[cfg(test)]
+mod props;
 mod readiness;
 
 pub use conf::{ConfError, ConfList, ConfSource, PluginConf, builtin_default, load_first};

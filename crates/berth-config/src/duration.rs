@@ -29,20 +29,25 @@ pub fn parse(text: &str) -> Result<Duration, String> {
                 "{text:?} is not a duration like \"5m\" or \"1m30s\""
             ));
         }
-        let value: u64 = rest[..digits]
-            .parse()
-            .map_err(|_| format!("{text:?}: number too large"))?;
+        let too_large = || format!("{text:?}: number too large");
+        let value: u64 = rest[..digits].parse().map_err(|_| too_large())?;
         rest = &rest[digits..];
         let unit_len = rest.bytes().take_while(|b| b.is_ascii_alphabetic()).count();
         let unit = &rest[..unit_len];
         rest = &rest[unit_len..];
-        total += match unit {
-            "h" => Duration::from_secs(value * 3600),
-            "m" => Duration::from_secs(value * 60),
-            "s" => Duration::from_secs(value),
-            "ms" => Duration::from_millis(value),
+        // Checked: `99999999999999999h` would overflow the multiplication or the sum, which
+        // panics in debug builds and wraps to a wrong value in release ones.
+        let secs = |per: u64| value.checked_mul(per).map(Duration::from_secs);
+        let part = match unit {
+            "h" => secs(3600),
+            "m" => secs(60),
+            "s" => secs(1),
+            "ms" => Some(Duration::from_millis(value)),
             _ => return Err(format!("{text:?}: unit {unit:?} is not one of h, m, s, ms")),
         };
+        total = part
+            .and_then(|part| total.checked_add(part))
+            .ok_or_else(too_large)?;
     }
     Ok(total)
 }
@@ -50,10 +55,11 @@ pub fn parse(text: &str) -> Result<Duration, String> {
 impl Serialize for ConfigDuration {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let d = self.0;
-        if d.subsec_millis() != 0 {
-            s.collect_str(&format_args!("{}ms", d.as_millis()))
-        } else {
-            s.collect_str(&format_args!("{}s", d.as_secs()))
+        match (d.subsec_millis(), u64::try_from(d.as_millis())) {
+            (0, _) => s.collect_str(&format_args!("{}s", d.as_secs())),
+            (_, Ok(millis)) => s.collect_str(&format_args!("{millis}ms")),
+            // More milliseconds than `parse` reads in one number: seconds, then the rest.
+            (millis, Err(_)) => s.collect_str(&format_args!("{}s{millis}ms", d.as_secs())),
         }
     }
 }

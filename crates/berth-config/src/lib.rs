@@ -409,4 +409,6 @@ impl Config {
 }
 
 #[cfg(test)]
+mod props;
+#[cfg(test)]
 mod tests;

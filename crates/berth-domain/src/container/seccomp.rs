@@ -544,6 +544,9 @@ fn arch_matches(name: &str, arch: &str) -> bool {
     name == arch || aliases.contains(&name)
 }
 
+/// The highest syscall argument index a rule may compare.
+const MAX_ARG_INDEX: usize = 5;
+
 /// The OCI rule of an entry; None when it names no syscall.
 fn rule(entry: SyscallEntry) -> Result<Option<LinuxSyscall>, String> {
     let mut names = entry.names.unwrap_or_default();
@@ -551,17 +554,30 @@ fn rule(entry: SyscallEntry) -> Result<Option<LinuxSyscall>, String> {
     if names.is_empty() {
         return Ok(None);
     }
+    let args = entry.args.unwrap_or_default();
+    // libseccomp compares at most six arguments; runc would refuse a higher index ("syscalls
+    // only have up to 6 arguments") only once the container starts.
+    if let Some(arg) = args.iter().find(|a| a.index() > MAX_ARG_INDEX) {
+        return Err(format!(
+            "the rule for {names:?} compares argument {}, but a syscall has only arguments 0 to {MAX_ARG_INDEX}",
+            arg.index()
+        ));
+    }
     let mut builder = LinuxSyscallBuilder::default()
         .names(names)
         .action(entry.action);
     if let Some(errno) = entry.errno_ret {
         builder = builder.errno_ret(errno);
     }
-    if let Some(args) = entry.args.filter(|a| !a.is_empty()) {
+    if !args.is_empty() {
         builder = builder.args(args);
     }
     builder.build().map(Some).map_err(|e| e.to_string())
 }
+
+#[cfg(test)]
+#[path = "seccomp_props.rs"]
+mod props;
 
 #[cfg(test)]
 mod tests {

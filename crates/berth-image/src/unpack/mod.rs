@@ -26,6 +26,8 @@
 mod apply;
 mod meta;
 mod path;
+#[cfg(test)]
+mod props;
 mod safe;
 #[cfg(test)]
 mod tests;
