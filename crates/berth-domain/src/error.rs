@@ -50,6 +50,9 @@ pub enum Error {
     /// The request is malformed.
     #[error("{0}")]
     InvalidRequest(String),
+    /// A request field is refused by validation, before anything was made.
+    #[error(transparent)]
+    InvalidField(#[from] crate::validate::InvalidField),
     /// The pod names a runtime handler berth does not have.
     #[error("runtime handler {handler:?} is not configured (known: {known})")]
     UnknownHandler {
@@ -76,6 +79,17 @@ pub enum Error {
         /// What was being done.
         step: &'static str,
         /// The cause.
+        reason: String,
+    },
+    /// The OCI runtime refused the request's own input (an executable missing from the
+    /// image, a sysctl or resource value the kernel does not take): InvalidArgument.
+    #[error("{object}: the runtime refused the request's {field}: {reason}")]
+    RuntimeRefused {
+        /// The sandbox or container, as "sandbox ID" / "container ID".
+        object: String,
+        /// The request field at fault.
+        field: &'static str,
+        /// The runtime's words.
         reason: String,
     },
     /// The object is in the wrong state for the request.
@@ -115,6 +129,8 @@ impl Error {
             Error::Name(_) => ErrorKind::AlreadyExists,
             Error::InvalidPodCidr { .. }
             | Error::InvalidRequest(_)
+            | Error::InvalidField(_)
+            | Error::RuntimeRefused { .. }
             | Error::UnknownHandler { .. } => ErrorKind::InvalidArgument,
             Error::Sandbox { .. } | Error::Container { .. } => ErrorKind::Internal,
             Error::FailedPrecondition(_) => ErrorKind::FailedPrecondition,
@@ -130,5 +146,34 @@ impl Error {
                 ImageErrorKind::Internal => ErrorKind::Internal,
             },
         }
+    }
+}
+
+impl Error {
+    /// The runtime failed at `step` of container `id`: a refusal of the request's input when
+    /// the runtime's words say so, otherwise internal.
+    pub fn container_runtime(id: &str, step: &'static str, reason: String) -> Error {
+        Self::refused(&format!("container {id}"), &reason).unwrap_or_else(|| Error::Container {
+            id: id.to_owned(),
+            step,
+            reason,
+        })
+    }
+
+    /// The runtime failed at `step` of sandbox `id`; as `container_runtime`.
+    pub fn sandbox_runtime(id: &str, step: &'static str, reason: String) -> Error {
+        Self::refused(&format!("sandbox {id}"), &reason).unwrap_or_else(|| Error::Sandbox {
+            id: id.to_owned(),
+            step,
+            reason,
+        })
+    }
+
+    fn refused(object: &str, reason: &str) -> Option<Error> {
+        berth_oci::input_refusal(reason).map(|refusal| Error::RuntimeRefused {
+            object: object.to_owned(),
+            field: refusal.field(),
+            reason: reason.to_owned(),
+        })
     }
 }

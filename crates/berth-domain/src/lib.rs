@@ -17,6 +17,7 @@ mod podcidr;
 mod recovery;
 pub mod runtime;
 pub mod sandbox;
+pub mod validate;
 
 use std::sync::Arc;
 

@@ -28,6 +28,28 @@ impl Credentials {
     /// challenge it sends the credentials to the token realm. An identity token is sent the
     /// same way, as the password of the user `<token>` (Docker's convention).
     pub fn registry_auth(&self, reference: &str) -> Result<RegistryAuth, ImageError> {
+        // Each value travels in an HTTP header (a bearer token as is, the rest base64-encoded);
+        // none of them has a use for control characters, which would corrupt the header.
+        for (field, value) in [
+            ("username", &self.username),
+            ("password", &self.password),
+            ("auth", &self.auth),
+            ("identity_token", &self.identity_token),
+            ("registry_token", &self.registry_token),
+        ] {
+            if value.chars().any(char::is_control) {
+                return Err(ImageError::InvalidReference {
+                    reference: reference.to_owned(),
+                    reason: format!("the credentials' {field} contains control characters"),
+                });
+            }
+        }
+        if !self.registry_token.is_empty() && !self.registry_token.is_ascii() {
+            return Err(ImageError::InvalidReference {
+                reference: reference.to_owned(),
+                reason: "the credentials' registry_token is not ASCII".into(),
+            });
+        }
         if !self.registry_token.is_empty() {
             return Ok(RegistryAuth::Bearer(self.registry_token.clone()));
         }
@@ -64,6 +86,32 @@ impl Credentials {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn credentials_that_cannot_travel_in_a_header_are_refused() {
+        for bad in [
+            Credentials {
+                registry_token: "\r\n\t".into(),
+                ..Default::default()
+            },
+            Credentials {
+                registry_token: "tökén".into(),
+                ..Default::default()
+            },
+            Credentials {
+                identity_token: "a\nb".into(),
+                ..Default::default()
+            },
+            Credentials {
+                username: "u\0".into(),
+                password: "p".into(),
+                ..Default::default()
+            },
+        ] {
+            let e = bad.registry_auth("r").unwrap_err();
+            assert_eq!(e.kind(), crate::ImageErrorKind::InvalidArgument, "{e}");
+        }
+    }
 
     #[test]
     fn each_credential_form_maps_to_an_auth() {

@@ -96,9 +96,15 @@ fn check_domain(domain: &str) -> Result<(), String> {
         return Err(format!("{domain:?} is not a registry host"));
     }
     if let Some(port) = port
-        && (port.is_empty() || !port.bytes().all(|b| b.is_ascii_digit()))
+        && (port.is_empty()
+            || !port.bytes().all(|b| b.is_ascii_digit())
+            || port.parse::<u16>().is_err())
     {
-        return Err(format!("{domain:?} has a bad port"));
+        // Over 65535 the HTTP client cannot even build a request (it answered Internal,
+        // "could not clone request builder").
+        return Err(format!(
+            "{domain:?} has a bad port: a port is at most 65535"
+        ));
     }
     Ok(())
 }
@@ -173,6 +179,10 @@ pub fn check_digest(digest: &str) -> Result<&str, String> {
 }
 
 #[cfg(test)]
+#[path = "reference_props.rs"]
+mod props;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 
@@ -219,6 +229,8 @@ mod tests {
             "x/y_-z",
             "bad-.host.io/x",
             "host.io:port/x",
+            "localhost:99999/x",
+            "localhost:65536/x",
             "x/y@",
             "x/:t",
         ] {

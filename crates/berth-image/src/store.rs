@@ -134,14 +134,33 @@ impl ImageStore {
                 }
                 None => {
                     let this = self.clone();
+                    let what = key.clone();
                     let fut = async move {
                         let leases = this.leases.lease();
                         let pulled = this.pull.pull(&parsed, &auth, &leases).await?;
                         this.commit_pull(&parsed, pulled).await
-                    }
-                    .map(|r| r.map_err(Arc::new))
-                    .boxed()
-                    .shared();
+                    };
+                    // A panic inside the registry client (it unwraps header values it builds
+                    // from a registry's answers) must fail this pull, not poison the shared
+                    // future for every later pull of the reference, nor reach the daemon.
+                    let fut = std::panic::AssertUnwindSafe(fut)
+                        .catch_unwind()
+                        .map(move |r| {
+                            r.unwrap_or_else(|panic| {
+                                let reason = panic
+                                    .downcast_ref::<String>()
+                                    .cloned()
+                                    .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                                    .unwrap_or_default();
+                                tracing::error!(image = %what, reason, "the image pull panicked");
+                                Err(ImageError::Task(format!(
+                                    "pulling {what}: the registry client panicked: {reason}"
+                                )))
+                            })
+                            .map_err(Arc::new)
+                        })
+                        .boxed()
+                        .shared();
                     inflight.insert(key.clone(), fut.clone());
                     fut
                 }

@@ -7,8 +7,10 @@
 
 mod binary;
 mod probe;
+mod refusal;
 mod runtime;
 
 pub use binary::resolve_binary;
 pub use probe::{ProbeError, probe_runtime};
+pub use refusal::{Refusal, input_refusal};
 pub use runtime::{COMMAND_TIMEOUT, ContainerState, Runtime, RuntimeError};

@@ -167,13 +167,20 @@ pub(crate) fn container(c: ContainerRecord) -> cri::Container {
     }
 }
 
-pub(crate) fn namespace_mode(mode: i32) -> NamespaceMode {
-    match cri::NamespaceMode::try_from(mode) {
-        Ok(cri::NamespaceMode::Container) => NamespaceMode::Container,
-        Ok(cri::NamespaceMode::Node) => NamespaceMode::Node,
-        Ok(cri::NamespaceMode::Target) => NamespaceMode::Target,
-        _ => NamespaceMode::Pod,
-    }
+/// A prost enum field's number as its enum; an unknown number is refused naming `field`
+/// (prost keeps unknown numbers rather than failing to decode).
+pub(crate) fn known<E: TryFrom<i32>>(value: i32, field: &str, kind: &str) -> Result<E, String> {
+    E::try_from(value).map_err(|_| format!("{field} {value}: not a known {kind}"))
+}
+
+/// The CRI `NamespaceMode` of `field`.
+pub(crate) fn namespace_mode(mode: i32, field: &str) -> Result<NamespaceMode, String> {
+    Ok(match known(mode, field, "NamespaceMode")? {
+        cri::NamespaceMode::Pod => NamespaceMode::Pod,
+        cri::NamespaceMode::Container => NamespaceMode::Container,
+        cri::NamespaceMode::Node => NamespaceMode::Node,
+        cri::NamespaceMode::Target => NamespaceMode::Target,
+    })
 }
 
 pub(crate) fn sandbox_request(req: cri::RunPodSandboxRequest) -> Result<SandboxRequest, String> {
@@ -190,15 +197,16 @@ pub(crate) fn sandbox_request(req: cri::RunPodSandboxRequest) -> Result<SandboxR
     let port_mappings = config
         .port_mappings
         .into_iter()
-        .filter(|p| p.host_port > 0)
-        .map(|p| {
-            let protocol = match cri::Protocol::try_from(p.protocol) {
-                Ok(cri::Protocol::Udp) => "udp",
-                Ok(cri::Protocol::Sctp) => "sctp",
-                _ => "tcp",
+        .enumerate()
+        .map(|(i, p)| {
+            let field = |name: &str| format!("port_mappings[{i}].{name}");
+            let protocol = match known(p.protocol, &field("protocol"), "Protocol")? {
+                cri::Protocol::Tcp => "tcp",
+                cri::Protocol::Udp => "udp",
+                cri::Protocol::Sctp => "sctp",
             };
-            let port = |v: i32, what: &str| {
-                u16::try_from(v).map_err(|_| format!("port mapping {what} {v} is out of range"))
+            let port = |v: i32, name: &str| {
+                u16::try_from(v).map_err(|_| format!("{} {v}: not a port (0..=65535)", field(name)))
             };
             Ok(PortMapping {
                 protocol: protocol.to_owned(),
@@ -207,7 +215,14 @@ pub(crate) fn sandbox_request(req: cri::RunPodSandboxRequest) -> Result<SandboxR
                 host_ip: p.host_ip,
             })
         })
+        .filter(|p: &Result<PortMapping, String>| p.as_ref().map_or(true, |p| p.host_port > 0))
         .collect::<Result<Vec<_>, String>>()?;
+    let mode = |v: i32, name: &str| {
+        namespace_mode(
+            v,
+            &format!("linux.security_context.namespace_options.{name}"),
+        )
+    };
     Ok(SandboxRequest {
         name: metadata.name,
         uid: metadata.uid,
@@ -225,9 +240,9 @@ pub(crate) fn sandbox_request(req: cri::RunPodSandboxRequest) -> Result<SandboxR
         annotations: config.annotations.into_iter().collect(),
         cgroup_parent: linux.cgroup_parent,
         sysctls: linux.sysctls.into_iter().collect(),
-        network: namespace_mode(options.network),
-        pid: namespace_mode(options.pid),
-        ipc: namespace_mode(options.ipc),
+        network: mode(options.network, "network")?,
+        pid: mode(options.pid, "pid")?,
+        ipc: mode(options.ipc, "ipc")?,
         runtime_handler: req.runtime_handler,
     })
 }
@@ -318,5 +333,110 @@ pub(crate) fn sandbox(s: SandboxStatus) -> cri::PodSandbox {
         labels: r.labels.into_iter().collect(),
         annotations: r.annotations.into_iter().collect(),
         runtime_handler: r.runtime_handler,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pod(f: impl FnOnce(&mut cri::PodSandboxConfig)) -> cri::RunPodSandboxRequest {
+        let mut config = cri::PodSandboxConfig {
+            metadata: Some(cri::PodSandboxMetadata {
+                name: "p".into(),
+                uid: "u".into(),
+                namespace: "n".into(),
+                attempt: 0,
+            }),
+            linux: Some(cri::LinuxPodSandboxConfig {
+                security_context: Some(cri::LinuxSandboxSecurityContext {
+                    namespace_options: Some(cri::NamespaceOption::default()),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        f(&mut config);
+        cri::RunPodSandboxRequest {
+            config: Some(config),
+            runtime_handler: String::new(),
+        }
+    }
+
+    fn options(c: &mut cri::PodSandboxConfig) -> &mut cri::NamespaceOption {
+        let sc = c.linux.as_mut().unwrap().security_context.as_mut().unwrap();
+        sc.namespace_options.as_mut().unwrap()
+    }
+
+    #[test]
+    fn unknown_enum_numbers_are_refused_naming_the_field() {
+        type Mutate = fn(&mut cri::PodSandboxConfig);
+        let cases: &[(Mutate, &str)] = &[
+            (
+                |c| options(c).network = 9,
+                "namespace_options.network 9: not a known NamespaceMode",
+            ),
+            (|c| options(c).pid = -1, "namespace_options.pid -1"),
+            (|c| options(c).ipc = 4, "namespace_options.ipc 4"),
+            (
+                |c| {
+                    c.port_mappings = vec![cri::PortMapping {
+                        protocol: 99,
+                        container_port: 80,
+                        host_port: 0,
+                        host_ip: String::new(),
+                    }]
+                },
+                "port_mappings[0].protocol 99: not a known Protocol",
+            ),
+            (
+                |c| {
+                    c.port_mappings = vec![cri::PortMapping {
+                        protocol: 0,
+                        container_port: 80,
+                        host_port: -1,
+                        host_ip: String::new(),
+                    }]
+                },
+                "port_mappings[0].host_port -1",
+            ),
+        ];
+        for (mutate, want) in cases {
+            let err = sandbox_request(pod(mutate)).unwrap_err();
+            assert!(err.contains(want), "{err}");
+        }
+    }
+
+    #[test]
+    fn known_enums_convert() {
+        let req = sandbox_request(pod(|c| {
+            options(c).network = cri::NamespaceMode::Node as i32;
+            options(c).pid = cri::NamespaceMode::Container as i32;
+            c.port_mappings = vec![
+                cri::PortMapping {
+                    protocol: cri::Protocol::Udp as i32,
+                    container_port: 53,
+                    host_port: 5353,
+                    host_ip: String::new(),
+                },
+                cri::PortMapping {
+                    protocol: cri::Protocol::Tcp as i32,
+                    container_port: 80,
+                    host_port: 0,
+                    host_ip: String::new(),
+                },
+            ];
+        }))
+        .unwrap();
+        assert_eq!(req.network, NamespaceMode::Node);
+        assert_eq!(req.pid, NamespaceMode::Container);
+        assert_eq!(req.ipc, NamespaceMode::Pod);
+        assert_eq!(
+            req.port_mappings.len(),
+            1,
+            "mappings without a host port are dropped"
+        );
+        assert_eq!(req.port_mappings[0].protocol, "udp");
     }
 }

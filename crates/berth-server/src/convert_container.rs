@@ -7,7 +7,7 @@ use berth_domain::container::{
 use berth_store::ResourcesRecord;
 use k8s_cri::v1 as cri;
 
-use crate::convert::{container_state, namespace_mode};
+use crate::convert::{container_state, known, namespace_mode};
 
 /// A `CreateContainerRequest` as the domain's request. The deprecated string forms of the
 /// seccomp and AppArmor profiles are still honoured when the structured ones are absent.
@@ -41,46 +41,59 @@ pub(crate) fn container_request(
             .collect::<Result<_, _>>()?,
     };
     let seccomp = match sc.seccomp {
-        Some(p) => match cri::security_profile::ProfileType::try_from(p.profile_type) {
-            Ok(cri::security_profile::ProfileType::RuntimeDefault) => {
-                SeccompProfile::RuntimeDefault
-            }
-            Ok(cri::security_profile::ProfileType::Unconfined) => SeccompProfile::Unconfined,
-            Ok(cri::security_profile::ProfileType::Localhost) => {
+        Some(p) => match known(
+            p.profile_type,
+            "linux.security_context.seccomp.profile_type",
+            "ProfileType",
+        )? {
+            cri::security_profile::ProfileType::RuntimeDefault => SeccompProfile::RuntimeDefault,
+            cri::security_profile::ProfileType::Unconfined => SeccompProfile::Unconfined,
+            cri::security_profile::ProfileType::Localhost => {
                 seccomp::parse_profile_path(&format!("localhost/{}", p.localhost_ref))?
             }
-            Err(_) => return Err(format!("unknown seccomp profile type {}", p.profile_type)),
         },
         None => seccomp::parse_profile_path(&sc.seccomp_profile_path)?,
     };
     let apparmor = match sc.apparmor {
-        Some(p) if p.profile_type != cri::security_profile::ProfileType::Unconfined as i32 => {
-            Some(if p.localhost_ref.is_empty() {
-                "runtime/default".to_owned()
-            } else {
-                p.localhost_ref
-            })
-        }
-        Some(_) => None,
+        Some(p) => match known(
+            p.profile_type,
+            "linux.security_context.apparmor.profile_type",
+            "ProfileType",
+        )? {
+            cri::security_profile::ProfileType::Unconfined => None,
+            _ if p.localhost_ref.is_empty() => Some("runtime/default".to_owned()),
+            _ => Some(p.localhost_ref),
+        },
         None => Some(sc.apparmor_profile).filter(|p| !p.is_empty() && p != "unconfined"),
     };
     let options = sc.namespace_options.unwrap_or_default();
+    // Network and IPC are the pod's, but an unknown number is still a malformed request.
+    for (value, name) in [(options.network, "network"), (options.ipc, "ipc")] {
+        namespace_mode(
+            value,
+            &format!("linux.security_context.namespace_options.{name}"),
+        )?;
+    }
     let mounts = config
         .mounts
         .into_iter()
-        .map(|m| MountRequest {
-            propagation: match cri::MountPropagation::try_from(m.propagation) {
-                Ok(cri::MountPropagation::PropagationHostToContainer) => {
-                    Propagation::HostToContainer
-                }
-                Ok(cri::MountPropagation::PropagationBidirectional) => Propagation::Bidirectional,
-                _ => Propagation::Private,
-            },
-            container_path: m.container_path,
-            host_path: m.host_path,
-            readonly: m.readonly,
+        .enumerate()
+        .map(|(i, m)| {
+            let field = format!("mounts[{i}].propagation");
+            Ok(MountRequest {
+                propagation: match known(m.propagation, &field, "MountPropagation")? {
+                    cri::MountPropagation::PropagationPrivate => Propagation::Private,
+                    cri::MountPropagation::PropagationHostToContainer => {
+                        Propagation::HostToContainer
+                    }
+                    cri::MountPropagation::PropagationBidirectional => Propagation::Bidirectional,
+                },
+                container_path: m.container_path,
+                host_path: m.host_path,
+                readonly: m.readonly,
+            })
         })
-        .collect();
+        .collect::<Result<Vec<_>, String>>()?;
     Ok(ContainerRequest {
         sandbox_id: req.pod_sandbox_id,
         name: metadata.name,
@@ -118,7 +131,7 @@ pub(crate) fn container_request(
             masked_paths: sc.masked_paths,
             readonly_paths: sc.readonly_paths,
             user,
-            pid: namespace_mode(options.pid),
+            pid: namespace_mode(options.pid, "linux.security_context.namespace_options.pid")?,
             pid_target: options.target_id,
             seccomp: Some(seccomp),
             apparmor,
@@ -227,5 +240,110 @@ pub(crate) fn container_status(status: ContainerStatus) -> cri::ContainerStatusR
             user: None,
         }),
         info,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(f: impl FnOnce(&mut cri::ContainerConfig)) -> cri::CreateContainerRequest {
+        let mut config = cri::ContainerConfig {
+            metadata: Some(cri::ContainerMetadata {
+                name: "c".into(),
+                attempt: 0,
+            }),
+            ..Default::default()
+        };
+        f(&mut config);
+        cri::CreateContainerRequest {
+            pod_sandbox_id: "p".into(),
+            config: Some(config),
+            sandbox_config: None,
+        }
+    }
+
+    fn security(c: &mut cri::ContainerConfig) -> &mut cri::LinuxContainerSecurityContext {
+        c.linux
+            .get_or_insert_with(Default::default)
+            .security_context
+            .get_or_insert_with(Default::default)
+    }
+
+    #[test]
+    fn unknown_enum_numbers_are_refused_naming_the_field() {
+        type Mutate = fn(&mut cri::ContainerConfig);
+        let cases: &[(Mutate, &str)] = &[
+            (
+                |c| {
+                    c.mounts = vec![cri::Mount {
+                        container_path: "/a".into(),
+                        host_path: "/b".into(),
+                        propagation: 99,
+                        ..Default::default()
+                    }]
+                },
+                "mounts[0].propagation 99: not a known MountPropagation",
+            ),
+            (
+                |c| {
+                    security(c).namespace_options = Some(cri::NamespaceOption {
+                        pid: 9,
+                        ..Default::default()
+                    })
+                },
+                "namespace_options.pid 9",
+            ),
+            (
+                |c| {
+                    security(c).namespace_options = Some(cri::NamespaceOption {
+                        network: 9,
+                        ..Default::default()
+                    })
+                },
+                "namespace_options.network 9",
+            ),
+            (
+                |c| {
+                    security(c).seccomp = Some(cri::SecurityProfile {
+                        profile_type: 7,
+                        localhost_ref: String::new(),
+                    })
+                },
+                "seccomp.profile_type 7",
+            ),
+            (
+                |c| {
+                    security(c).apparmor = Some(cri::SecurityProfile {
+                        profile_type: 7,
+                        localhost_ref: String::new(),
+                    })
+                },
+                "apparmor.profile_type 7",
+            ),
+        ];
+        for (mutate, want) in cases {
+            let err = container_request(request(mutate)).unwrap_err();
+            assert!(err.contains(want), "{err}");
+        }
+    }
+
+    #[test]
+    fn known_enums_convert() {
+        let req = container_request(request(|c| {
+            c.mounts = vec![cri::Mount {
+                container_path: "/a".into(),
+                host_path: "/b".into(),
+                propagation: cri::MountPropagation::PropagationBidirectional as i32,
+                ..Default::default()
+            }];
+            security(c).apparmor = Some(cri::SecurityProfile {
+                profile_type: cri::security_profile::ProfileType::Unconfined as i32,
+                localhost_ref: String::new(),
+            });
+        }))
+        .unwrap();
+        assert_eq!(req.mounts[0].propagation, Propagation::Bidirectional);
+        assert_eq!(req.security.apparmor, None);
     }
 }

@@ -20,12 +20,10 @@ use super::{
     ContainerRequest, ContainerService, DeviceRequest, SeccompProfile, Shared, blocking, exit,
     process, seccomp, signal,
 };
-use crate::Error;
-use crate::monitor;
-use crate::sandbox::limits::{
-    HostNamespaces, clamp_oom_score_adj, current_oom_score_adj, validate_sysctls,
-};
+use crate::sandbox::limits::{clamp_oom_score_adj, current_oom_score_adj};
 use crate::sandbox::{NamespaceMode, cgroup};
+use crate::validate::{self, sysctl};
+use crate::{Error, monitor};
 
 /// What CreateContainer takes from the image config.
 struct ImageConfig {
@@ -71,7 +69,8 @@ impl ImageConfig {
 }
 
 impl ContainerService {
-    /// Creates a container and returns its ID.
+    /// Creates a container and returns its ID. Every field is checked before anything is
+    /// reserved or made.
     pub async fn create(&self, req: ContainerRequest) -> Result<String, Error> {
         let s = &self.shared;
         for (field, value) in [
@@ -85,6 +84,7 @@ impl ContainerService {
                 )));
             }
         }
+        validate::container(&req)?;
         let u = &req.security.user;
         if u.gid.is_some() && u.uid.is_none() && u.username.is_none() {
             return Err(Error::InvalidRequest(format!(
@@ -129,28 +129,34 @@ impl ContainerService {
         let bad = |e: String| Error::InvalidRequest(format!("container {:?}: {e}", req.name));
         process::command_line(&config.entrypoint, &config.cmd, &req.command, &req.args)
             .map_err(bad)?;
-        validate_sysctls(
-            &req.sysctls,
-            HostNamespaces {
-                network: pod.network.host_network,
-                ipc: pod.network.host_ipc,
-            },
+        let sec = &req.security;
+        process::capabilities(
+            &sec.add_capabilities,
+            &sec.drop_capabilities,
+            sec.privileged,
         )
         .map_err(bad)?;
+        let host = sysctl::HostNamespaces {
+            network: pod.network.host_network,
+            ipc: pod.network.host_ipc,
+        };
+        let object = validate::Object::container(&req.name);
+        for (name, value) in &req.sysctls {
+            object.check(format!("linux.sysctls[{name:?}]"), name, |n| {
+                sysctl::name(n, host)
+            })?;
+            object.check(
+                format!("linux.sysctls[{name:?}] value"),
+                value,
+                sysctl::value,
+            )?;
+        }
         let pid_target = if req.security.pid == NamespaceMode::Target {
             self.target_pid(&req.security.pid_target, &pod_id).await?
         } else {
             0
         };
-        for m in &req.mounts {
-            if !m.container_path.starts_with('/') || m.host_path.is_empty() {
-                return Err(bad(format!(
-                    "mount {:?} -> {:?}: container_path must be absolute and host_path set",
-                    m.host_path, m.container_path
-                )));
-            }
-        }
-        let log_path = log_path(&pod, &req.log_path).map_err(bad)?;
+        let log_path = validate::log_path(&req.name, &pod.network.log_directory, &req.log_path)?;
 
         let id = crate::sandbox::new_id()?;
         let metadata = ContainerMetadata {
@@ -247,21 +253,6 @@ impl ContainerService {
         }
         Ok(record.pid)
     }
-}
-
-/// The CRI log path: the pod's log directory joined with the container's relative path.
-fn log_path(pod: &SandboxRecord, relative: &str) -> Result<Option<PathBuf>, String> {
-    if relative.is_empty() {
-        return Ok(None);
-    }
-    let path = Path::new(&pod.network.log_directory).join(relative);
-    if !path.is_absolute() || relative.split('/').any(|c| c == "..") {
-        return Err(format!(
-            "log path {relative:?} under the pod's log directory {:?} is not an absolute path inside it",
-            pod.network.log_directory
-        ));
-    }
-    Ok(Some(path))
 }
 
 /// Builds the root file system, the spec and the monitor; fills in the record.
@@ -406,11 +397,7 @@ async fn build(
             log_path: log.as_deref(),
             tty,
         })
-        .map_err(|reason| Error::Container {
-            id: oci_id.clone(),
-            step: "create the container",
-            reason,
-        })
+        .map_err(|reason| Error::container_runtime(&oci_id, "create the container", reason))
     })
     .await?;
     record.pid = pid;

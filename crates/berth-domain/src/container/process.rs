@@ -17,10 +17,13 @@ pub fn command_line(
         (true, false) => image_entrypoint.iter().chain(args).cloned().collect(),
         (true, true) => image_entrypoint.iter().chain(image_cmd).cloned().collect(),
     };
-    if out.is_empty() {
-        return Err("no command: the container config and the image both leave it empty".into());
+    match out.first() {
+        None => Err("no command: the container config and the image both leave it empty".into()),
+        Some(first) if first.is_empty() => {
+            Err("the executable (the command line's first word) is an empty string".into())
+        }
+        Some(_) => Ok(out),
     }
-    Ok(out)
 }
 
 /// The environment: the image's, with the request's values replacing same-named ones and new

@@ -51,11 +51,7 @@ impl ContainerService {
             monitor::ask(&dir, &Request::Start, START_TIMEOUT).map_err(Error::InvalidRequest)
         })
         .await
-        .map_err(|e| Error::Container {
-            id: id.clone(),
-            step: "start",
-            reason: e.to_string(),
-        })?;
+        .map_err(|e| Error::container_runtime(&id, "start", e.to_string()))?;
         record.state = ContainerState::Running;
         record.started_at_ns = started_at;
         s.save(&record).await?;

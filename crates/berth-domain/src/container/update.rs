@@ -4,15 +4,16 @@
 use berth_store::{ContainerState, ResourcesRecord};
 
 use super::ContainerService;
-use crate::Error;
+use crate::{Error, validate};
 
 impl ContainerService {
-    /// Applies `resources` to a container.
+    /// Applies `resources` to a container; they are checked before the runtime sees them.
     pub async fn update_resources(
         &self,
         id: &str,
         resources: ResourcesRecord,
     ) -> Result<(), Error> {
+        validate::resources(id, &resources)?;
         let id = self.resolve(id)?;
         let s = &self.shared;
         let Some(live) = s.live(&id) else {
@@ -39,11 +40,7 @@ impl ContainerService {
         })?;
         let result = s.runtime(&record.runtime_handler)?.update(&id, &file).await;
         let _ = std::fs::remove_file(&file);
-        result.map_err(|e| Error::Container {
-            id: id.clone(),
-            step: "update resources",
-            reason: e.to_string(),
-        })?;
+        result.map_err(|e| Error::container_runtime(&id, "update resources", e.to_string()))?;
         record.spec.resources = resources;
         s.save(&record).await?;
         tracing::info!(container_id = %id, "container resources updated");

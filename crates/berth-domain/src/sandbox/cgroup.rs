@@ -21,17 +21,20 @@ pub fn cgroups_path(driver: CgroupDriver, parent: &str, id: &str) -> String {
             };
             format!("{parent}/{id}")
         }
-        CgroupDriver::Systemd => {
-            let slice = if parent.is_empty() {
-                "system.slice".to_owned()
-            } else if parent.ends_with(".slice") {
-                parent.rsplit('/').next().unwrap_or(parent).to_owned()
-            } else {
-                let parts: Vec<&str> = parent.split('/').filter(|p| !p.is_empty()).collect();
-                format!("{}.slice", parts.join("-"))
-            };
-            format!("{slice}:berth:{id}")
-        }
+        CgroupDriver::Systemd => format!("{}:berth:{id}", systemd_slice(parent)),
+    }
+}
+
+/// The systemd slice a CRI `cgroup_parent` names: itself (its last component) when it ends
+/// in `.slice`, else its path components joined by `-`; `system.slice` when empty.
+pub fn systemd_slice(parent: &str) -> String {
+    if parent.is_empty() {
+        "system.slice".to_owned()
+    } else if parent.ends_with(".slice") {
+        parent.rsplit('/').next().unwrap_or(parent).to_owned()
+    } else {
+        let parts: Vec<&str> = parent.split('/').filter(|p| !p.is_empty()).collect();
+        format!("{}.slice", parts.join("-"))
     }
 }
 

@@ -170,10 +170,9 @@ impl SandboxController for PodSandboxController {
                 log_path: None,
                 tty: false,
             })
-            .map_err(Error::InvalidRequest)
+            .map_err(|reason| Error::sandbox_runtime(&id, "create the infra process", reason))
         })
         .await
-        .map_err(|e| Self::failed(infra, "create the infra process")(e.to_string()))
     }
 
     async fn start(&self, infra: &InfraRef) -> Result<(), Error> {

@@ -9,13 +9,14 @@ use std::path::PathBuf;
 use berth_cni::{Attachment, PodArgs, netns};
 use berth_store::{PodMetadata, SandboxNetwork, SandboxRecord, SandboxState, sandbox_name};
 
-use super::limits::{HostNamespaces, clamp_oom_score_adj, current_oom_score_adj, validate_sysctls};
+use super::limits::{clamp_oom_score_adj, current_oom_score_adj};
 use super::spec::InfraSpec;
 use super::{
     InfraRef, NamespaceMode, SandboxController, SandboxRequest, SandboxService, blocking, cgroup,
     files,
 };
-use crate::Error;
+use crate::validate::sysctl::HostNamespaces;
+use crate::{Error, validate};
 
 /// Size of a pod's `/dev/shm`, as the kubelet's default.
 const SHM_BYTES: u64 = 64 * 1024 * 1024;
@@ -32,7 +33,8 @@ pub(crate) fn new_id() -> Result<String, Error> {
 }
 
 impl SandboxService {
-    /// Runs a pod sandbox and returns its ID.
+    /// Runs a pod sandbox and returns its ID. Every field is checked before anything is
+    /// reserved or made.
     pub async fn run(&self, req: SandboxRequest) -> Result<String, Error> {
         for (field, value) in [
             ("metadata.name", &req.name),
@@ -50,12 +52,12 @@ impl SandboxService {
         } else {
             req.runtime_handler.clone()
         };
+        validate::sandbox(&req, self.cgroup_driver)?;
         self.runtime_binary(&handler)?;
         let host = HostNamespaces {
             network: req.network == NamespaceMode::Node,
             ipc: req.ipc == NamespaceMode::Node,
         };
-        validate_sysctls(&req.sysctls, host).map_err(Error::InvalidRequest)?;
         let id = new_id()?;
         let metadata = PodMetadata {
             name: req.name.clone(),

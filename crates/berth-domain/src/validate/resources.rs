@@ -1,0 +1,223 @@
+//! `LinuxContainerResources` within the bounds the kernel and runc accept, so that a bad
+//! number is the client's InvalidArgument, not runc's failure.
+
+/// The CFS bandwidth bounds of `kernel/sched/core.c`: a period of 1 ms to 1 s, a quota of at
+/// least 1 ms and at most `MAX_BW` (2^44 - 1 µs); all in µs.
+const CFS_PERIOD_MIN: i64 = 1_000;
+/// See [`CFS_PERIOD_MIN`].
+const CFS_PERIOD_MAX: i64 = 1_000_000;
+/// See [`CFS_PERIOD_MIN`].
+const CFS_QUOTA_MIN: i64 = 1_000;
+/// See [`CFS_PERIOD_MIN`].
+const CFS_QUOTA_MAX: i64 = (1 << 44) - 1;
+/// cgroup v1 `cpu.shares` bounds (`MIN_SHARES`, `MAX_SHARES` of the scheduler).
+const SHARES_MIN: i64 = 2;
+/// See [`SHARES_MIN`].
+const SHARES_MAX: i64 = 1 << 18;
+/// `OOM_SCORE_ADJ_MIN` and `OOM_SCORE_ADJ_MAX`.
+const OOM_SCORE_ADJ: std::ops::RangeInclusive<i64> = -1000..=1000;
+
+/// CFS period in µs: 0 (unset) or 1000..=1000000.
+pub fn cpu_period(v: i64) -> Result<(), String> {
+    if v == 0 || (CFS_PERIOD_MIN..=CFS_PERIOD_MAX).contains(&v) {
+        Ok(())
+    } else {
+        Err(format!(
+            "must be 0 (unset) or {CFS_PERIOD_MIN}..={CFS_PERIOD_MAX} µs (the kernel's CFS period bounds)"
+        ))
+    }
+}
+
+/// CFS quota in µs: 0 (unset), -1 (unlimited) or 1000..=2^44-1.
+pub fn cpu_quota(v: i64) -> Result<(), String> {
+    if v == 0 || v == -1 || (CFS_QUOTA_MIN..=CFS_QUOTA_MAX).contains(&v) {
+        Ok(())
+    } else {
+        Err(format!(
+            "must be 0 (unset), -1 (unlimited) or {CFS_QUOTA_MIN}..={CFS_QUOTA_MAX} µs (the kernel's CFS quota bounds)"
+        ))
+    }
+}
+
+/// CPU shares: 0 (unset) or 2..=262144.
+pub fn cpu_shares(v: i64) -> Result<(), String> {
+    if v == 0 || (SHARES_MIN..=SHARES_MAX).contains(&v) {
+        Ok(())
+    } else {
+        Err(format!(
+            "must be 0 (unset) or {SHARES_MIN}..={SHARES_MAX} (the kernel's cpu.shares bounds)"
+        ))
+    }
+}
+
+/// Memory limit in bytes: 0 (unlimited) or more.
+pub fn memory_limit(v: i64) -> Result<(), String> {
+    if v >= 0 {
+        Ok(())
+    } else {
+        Err("must be 0 (unlimited) or a positive number of bytes".into())
+    }
+}
+
+/// `oom_score_adj`: -1000..=1000.
+pub fn oom_score_adj(v: i64) -> Result<(), String> {
+    if OOM_SCORE_ADJ.contains(&v) {
+        Ok(())
+    } else {
+        Err("must be -1000..=1000 (the kernel's oom_score_adj bounds)".into())
+    }
+}
+
+/// A cpuset list as the kubelet writes it: empty, or comma-separated numbers and ranges
+/// `a-b` with `a <= b` (`0-3,5`).
+pub fn cpuset(list: &str) -> Result<(), String> {
+    if list.is_empty() {
+        return Ok(());
+    }
+    let number = |s: &str| {
+        (!s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))
+            .then(|| s.parse::<u32>().ok())
+            .flatten()
+    };
+    for item in list.split(',') {
+        let ok = match item.split_once('-') {
+            Some((a, b)) => matches!((number(a), number(b)), (Some(a), Some(b)) if a <= b),
+            None => number(item).is_some(),
+        };
+        if !ok {
+            return Err(format!(
+                "{item:?} is not a number or a range a-b with a <= b (e.g. \"0-3,5\")"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// A hugepage size as the hugetlb controller names it: a number and `KB`, `MB` or `GB`
+/// (`2MB`, `1GB`).
+pub fn hugepage_size(size: &str) -> Result<(), String> {
+    let digits = size.trim_end_matches(|c: char| !c.is_ascii_digit());
+    let unit = &size[digits.len()..];
+    let number_ok = !digits.is_empty()
+        && digits.bytes().all(|b| b.is_ascii_digit())
+        && !digits.starts_with('0')
+        && digits.len() <= 6;
+    if number_ok && matches!(unit, "KB" | "MB" | "GB") {
+        Ok(())
+    } else {
+        Err("is not a hugepage size such as \"2MB\" or \"1GB\"".into())
+    }
+}
+
+/// A hugepage limit in bytes: the OCI spec's limit is an `int64`.
+pub fn hugepage_limit(v: u64) -> Result<(), String> {
+    if i64::try_from(v).is_ok() {
+        Ok(())
+    } else {
+        Err(format!("must be at most {} bytes", i64::MAX))
+    }
+}
+
+/// A device's cgroup permissions: empty (meaning `rwm`) or some of `r`, `w`, `m`.
+pub fn device_permissions(p: &str) -> Result<(), String> {
+    if p.len() <= 3 && p.bytes().all(|b| matches!(b, b'r' | b'w' | b'm')) {
+        Ok(())
+    } else {
+        Err("must be made of 'r', 'w' and 'm'".into())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers() {
+        type Rule = fn(i64) -> Result<(), String>;
+        let cases: &[(&str, Rule, &[i64], &[i64])] = &[
+            (
+                "cpu_period",
+                cpu_period,
+                &[0, 1_000, 100_000, 1_000_000],
+                &[-1, 1, 999, 1_000_001, 1 << 62, i64::MIN],
+            ),
+            (
+                "cpu_quota",
+                cpu_quota,
+                &[0, -1, 1_000, 50_000, (1 << 44) - 1],
+                &[-2, 1, 999, 1 << 44, i64::MAX],
+            ),
+            (
+                "cpu_shares",
+                cpu_shares,
+                &[0, 2, 1024, 262_144],
+                &[-1, 1, 262_145],
+            ),
+            (
+                "memory_limit",
+                memory_limit,
+                &[0, 1, 1 << 40, i64::MAX],
+                &[-1, i64::MIN],
+            ),
+            (
+                "oom_score_adj",
+                oom_score_adj,
+                &[-1000, 0, 1000],
+                &[-1001, 1001, 5000],
+            ),
+        ];
+        for (name, rule, good, bad) in cases {
+            for v in *good {
+                assert_eq!(rule(*v), Ok(()), "{name} {v}");
+            }
+            for v in *bad {
+                assert!(rule(*v).is_err(), "{name} {v}");
+            }
+        }
+    }
+
+    #[test]
+    fn cpusets() {
+        for ok in ["", "0", "0-3", "0-3,5", "1,3,5-7", "2-2"] {
+            assert_eq!(cpuset(ok), Ok(()), "{ok:?}");
+        }
+        for bad in [
+            "abc",
+            "3-1",
+            "0-",
+            "-1",
+            ",",
+            "0,",
+            "0 ,1",
+            "0-3\n",
+            "0-3:2/4",
+            "99999999999",
+        ] {
+            assert!(cpuset(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn hugepages() {
+        for ok in ["2MB", "1GB", "64KB", "16GB"] {
+            assert_eq!(hugepage_size(ok), Ok(()), "{ok:?}");
+        }
+        for bad in [
+            "", "2", "MB", "2mb", "2 MB", "02MB", "2MiB", "2MB/../x", "-2MB",
+        ] {
+            assert!(hugepage_size(bad).is_err(), "{bad:?}");
+        }
+        assert_eq!(hugepage_limit(1 << 30), Ok(()));
+        assert!(hugepage_limit(u64::MAX).is_err());
+    }
+
+    #[test]
+    fn device_permissions_are_rwm() {
+        for ok in ["", "r", "rw", "rwm", "mr"] {
+            assert_eq!(device_permissions(ok), Ok(()), "{ok:?}");
+        }
+        for bad in ["x", "rwmx", "rwmm", "RW"] {
+            assert!(device_permissions(bad).is_err(), "{bad:?}");
+        }
+    }
+}
