@@ -12,6 +12,9 @@ use tonic::transport::{Channel, Endpoint};
 
 pub use k8s_cri::v1 as cri;
 
+/// The largest reply the client takes: the kubelet's limit.
+pub const MAX_REPLY_BYTES: usize = 16 << 20;
+
 /// Both CRI services of one runtime, over one HTTP/2 connection.
 #[derive(Clone, Debug)]
 pub struct CriClient {
@@ -31,9 +34,12 @@ pub async fn connect(socket: impl AsRef<Path>) -> Result<CriClient, tonic::trans
             async move { UnixStream::connect(path).await.map(TokioIo::new) }
         }))
         .await?;
+    // Replies up to 16 MiB, as the kubelet accepts (`k8s.io/cri-client`'s maxMsgSize);
+    // requests are not capped here, so tests can send what a careless client would.
     Ok(CriClient {
-        runtime: RuntimeServiceClient::new(channel.clone()),
-        image: ImageServiceClient::new(channel),
+        runtime: RuntimeServiceClient::new(channel.clone())
+            .max_decoding_message_size(MAX_REPLY_BYTES),
+        image: ImageServiceClient::new(channel).max_decoding_message_size(MAX_REPLY_BYTES),
     })
 }
 

@@ -71,16 +71,19 @@ impl ImageService for Cri {
         let req = req.into_inner();
         let name = image_name(req.image.as_ref());
         let credentials = credentials(req.auth);
-        self.call(Call::mutating("PullImage").image(&name), |d| async move {
-            if name.is_empty() {
-                return Err(Failure::BadRequest("an image name is required".into()));
-            }
-            let image = d.images.pull(&name, &credentials).await?;
-            tracing::info!(image_id = %image.id, "pulled");
-            Ok(cri::PullImageResponse {
-                image_ref: image.id,
-            })
-        })
+        self.call(
+            Call::mutating("PullImage").image(&name).ends_with_caller(),
+            |d| async move {
+                if name.is_empty() {
+                    return Err(Failure::BadRequest("an image name is required".into()));
+                }
+                let image = d.images.pull(&name, &credentials).await?;
+                tracing::info!(image_id = %image.id, "pulled");
+                Ok(cri::PullImageResponse {
+                    image_ref: image.id,
+                })
+            },
+        )
         .await
     }
 

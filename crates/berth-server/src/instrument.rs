@@ -1,43 +1,66 @@
-//! The wrapper every RPC goes through: gate, span, log line, metrics, error mapping.
+//! The wrapper every RPC goes through: gate, span, log line, metrics, error mapping, and
+//! the owned task that a mutating call runs in.
 
 use std::future::Future;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use berth_domain::Domain;
+use tokio::sync::oneshot;
 use tonic::{Response, Status};
 use tracing::Instrument;
 
 use crate::Cri;
+use crate::metrics::Metrics;
 use crate::status::Failure;
+
+/// Who a call's work belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Lifetime {
+    /// The work is the handler's future: it ends when the caller goes away.
+    Caller,
+    /// The work is a task berthd owns: it runs to the end whatever the caller does.
+    Owned,
+}
 
 /// What the wrapper needs to know about one call.
 pub(crate) struct Call {
     rpc: &'static str,
     mutating: bool,
+    lifetime: Lifetime,
     pod_id: String,
     container_id: String,
     image: String,
 }
 
 impl Call {
-    /// A call that reads only: logged at debug.
+    /// A call that reads only: logged at debug, ends with its caller.
     pub(crate) fn read(rpc: &'static str) -> Self {
         Self {
             rpc,
             mutating: false,
+            lifetime: Lifetime::Caller,
             pod_id: String::new(),
             container_id: String::new(),
             image: String::new(),
         }
     }
 
-    /// A call that changes state: logged at info with the IDs involved.
+    /// A call that changes state: logged at info with the IDs involved, run as an owned task.
     pub(crate) fn mutating(rpc: &'static str) -> Self {
         Self {
             mutating: true,
+            lifetime: Lifetime::Owned,
             ..Self::read(rpc)
         }
+    }
+
+    /// A mutating call whose work is undone cleanly when its caller goes away, and is better
+    /// stopped then: a pull no caller waits for any more (its partial blobs are deleted), an
+    /// exec whose output nobody will read (its processes are killed).
+    pub(crate) fn ends_with_caller(mut self) -> Self {
+        self.lifetime = Lifetime::Caller;
+        self
     }
 
     /// Names the pod involved.
@@ -57,59 +80,53 @@ impl Call {
         self.container_id = id.to_owned();
         self
     }
-}
 
-impl Cri {
-    /// Runs `f` against the domain once recovery is done, inside the call's span.
-    pub(crate) async fn call<T, F, Fut>(&self, call: Call, f: F) -> Result<Response<T>, Status>
-    where
-        F: FnOnce(Arc<Domain>) -> Fut,
-        Fut: Future<Output = Result<T, Failure>>,
-    {
+    /// The call's span, with the IDs it names.
+    fn span(&self) -> tracing::Span {
         let span = tracing::info_span!(
             "cri",
-            rpc = call.rpc,
+            rpc = self.rpc,
             pod_id = tracing::field::Empty,
             container_id = tracing::field::Empty,
             image = tracing::field::Empty
         );
-        if !call.image.is_empty() {
-            span.record("image", call.image.as_str());
+        if !self.image.is_empty() {
+            span.record("image", self.image.as_str());
         }
-        if !call.pod_id.is_empty() {
-            span.record("pod_id", call.pod_id.as_str());
+        if !self.pod_id.is_empty() {
+            span.record("pod_id", self.pod_id.as_str());
         }
-        if !call.container_id.is_empty() {
-            span.record("container_id", call.container_id.as_str());
+        if !self.container_id.is_empty() {
+            span.record("container_id", self.container_id.as_str());
         }
-        let start = Instant::now();
-        let result = async {
-            match self.gate.get() {
-                Some(domain) => f(domain.clone()).await,
-                None => Err(Failure::Recovering),
-            }
-        }
-        .instrument(span.clone())
-        .await;
-        let elapsed = start.elapsed();
-        let _entered = span.enter();
+        span
+    }
+
+    /// Records the outcome (metrics, one log line) and maps a failure to its status. Runs
+    /// inside the call's span.
+    fn finish<T>(
+        &self,
+        metrics: &Metrics,
+        elapsed: Duration,
+        result: Result<T, Failure>,
+    ) -> Result<T, Status> {
         let code = match &result {
             Ok(_) => tonic::Code::Ok,
             Err(failure) => failure.code(),
         };
-        self.metrics.observe(call.rpc, code, elapsed);
+        metrics.observe(self.rpc, code, elapsed);
         let millis = elapsed.as_secs_f64() * 1e3;
         match result {
             Ok(answer) => {
-                if call.mutating {
+                if self.mutating {
                     tracing::info!(ms = millis, "ok");
                 } else {
                     tracing::debug!(ms = millis, "ok");
                 }
-                Ok(Response::new(answer))
+                Ok(answer)
             }
             Err(failure) => {
-                let status = failure.to_status(call.rpc);
+                let status = failure.to_status(self.rpc);
                 match code {
                     tonic::Code::Internal => {
                         tracing::error!(ms = millis, code = ?code, error = status.message(), "failed")
@@ -117,7 +134,7 @@ impl Cri {
                     tonic::Code::Unimplemented | tonic::Code::Unavailable => {
                         tracing::debug!(code = ?code, "refused")
                     }
-                    _ if call.mutating => {
+                    _ if self.mutating => {
                         tracing::info!(ms = millis, code = ?code, error = status.message(), "failed")
                     }
                     _ => {
@@ -128,11 +145,123 @@ impl Cri {
             }
         }
     }
+}
+
+/// Says in the log when a handler's future is dropped before its answer: the client went
+/// away (cancelled, or its deadline passed).
+struct CallerWatch {
+    span: tracing::Span,
+    rpc: &'static str,
+    then: &'static str,
+    answered: bool,
+}
+
+impl CallerWatch {
+    fn new(span: tracing::Span, rpc: &'static str, then: &'static str) -> Self {
+        Self {
+            span,
+            rpc,
+            then,
+            answered: false,
+        }
+    }
+
+    fn answered(&mut self) {
+        self.answered = true;
+    }
+}
+
+impl Drop for CallerWatch {
+    fn drop(&mut self) {
+        if !self.answered {
+            let _entered = self.span.enter();
+            tracing::warn!(
+                rpc = self.rpc,
+                "the caller went away (cancelled or past its deadline); {}",
+                self.then
+            );
+        }
+    }
+}
+
+impl Cri {
+    /// Runs `f` against the domain once recovery is done, inside the call's span.
+    ///
+    /// A mutating call runs as a task that berthd owns (tracked by `Cri::tasks`, drained at
+    /// shutdown): tonic drops this handler's future when the client goes away or its deadline
+    /// passes, and the operation must still end fully made or fully undone. The handler only
+    /// awaits the task's answer. Reads, and the calls that end with their caller
+    /// (`Call::ends_with_caller`), run inline.
+    pub(crate) async fn call<T, F, Fut>(&self, call: Call, f: F) -> Result<Response<T>, Status>
+    where
+        F: FnOnce(Arc<Domain>) -> Fut,
+        Fut: Future<Output = Result<T, Failure>> + Send + 'static,
+        T: Send + 'static,
+    {
+        let span = call.span();
+        let work = self.gate.get().cloned().map(f);
+        let metrics = self.metrics.clone();
+        let rpc = call.rpc;
+        let lifetime = call.lifetime;
+        let finished = async move {
+            let start = Instant::now();
+            let result = match work {
+                Some(work) => work.await,
+                None => Err(Failure::Recovering),
+            };
+            call.finish(&metrics, start.elapsed(), result)
+        }
+        .instrument(span.clone());
+        match lifetime {
+            Lifetime::Caller => {
+                let mut watch = CallerWatch::new(span, rpc, "the call ends with it");
+                let result = finished.await;
+                watch.answered();
+                result.map(Response::new)
+            }
+            Lifetime::Owned => {
+                let (answer, answered) = oneshot::channel();
+                let task_span = span.clone();
+                self.tasks.spawn(
+                    async move {
+                        let result = finished.await;
+                        if let Err(result) = answer.send(result) {
+                            let outcome = match &result {
+                                Ok(_) => "completed".to_owned(),
+                                Err(status) => format!("failed ({:?})", status.code()),
+                            };
+                            tracing::warn!(
+                                rpc,
+                                outcome = %outcome,
+                                "the caller went away before this call finished; berthd ran it to the end"
+                            );
+                        }
+                    }
+                    .instrument(task_span),
+                );
+                let mut watch =
+                    CallerWatch::new(span, rpc, "berthd finishes the call in the background");
+                let result = answered.await;
+                watch.answered();
+                match result {
+                    Ok(result) => result.map(Response::new),
+                    Err(_) => Err(Status::internal(format!(
+                        "{rpc}: the task running the call ended without an answer (see berthd's log)"
+                    ))),
+                }
+            }
+        }
+    }
 
     /// An RPC whose issue has not landed: `Unimplemented`, through the same wrapper.
-    pub(crate) async fn pending<T>(&self, call: Call) -> Result<Response<T>, Status> {
+    pub(crate) async fn pending<T: Send + 'static>(
+        &self,
+        call: Call,
+    ) -> Result<Response<T>, Status> {
         let rpc = call.rpc;
-        self.call(call, |_| async move { Err(Failure::Unimplemented(rpc)) })
-            .await
+        self.call(call.ends_with_caller(), |_| async move {
+            Err(Failure::Unimplemented(rpc))
+        })
+        .await
     }
 }

@@ -12,36 +12,53 @@ mod convert_container;
 mod gate;
 mod image_service;
 mod instrument;
+mod limits;
 pub mod metrics;
 mod runtime_service;
 mod status;
 
 use k8s_cri::v1::image_service_server::ImageServiceServer;
 use k8s_cri::v1::runtime_service_server::RuntimeServiceServer;
+use tokio_util::task::TaskTracker;
 
 pub use gate::Gate;
+pub use limits::{MAX_MESSAGE_BYTES, MessageLimitLayer, message_limit_layer};
 pub use metrics::Metrics;
 
-/// The two CRI services, sharing one gate and one metrics registry.
+/// The two CRI services, sharing one gate, one metrics registry and the tracker of the
+/// mutating calls' tasks.
 #[derive(Clone)]
 pub struct Cri {
     gate: Gate,
     metrics: Metrics,
+    tasks: TaskTracker,
 }
 
 impl Cri {
     /// Services that answer `Unavailable` until `gate` is opened with the domain.
     pub fn new(gate: Gate, metrics: Metrics) -> Self {
-        Self { gate, metrics }
+        Self {
+            gate,
+            metrics,
+            tasks: TaskTracker::new(),
+        }
     }
 
-    /// `runtime.v1.RuntimeService`.
+    /// `runtime.v1.RuntimeService`, taking requests up to 16 MiB as the kubelet sends them.
     pub fn runtime_service(&self) -> RuntimeServiceServer<Cri> {
-        RuntimeServiceServer::new(self.clone())
+        RuntimeServiceServer::new(self.clone()).max_decoding_message_size(MAX_MESSAGE_BYTES)
     }
 
-    /// `runtime.v1.ImageService`.
+    /// `runtime.v1.ImageService`, taking requests up to 16 MiB.
     pub fn image_service(&self) -> ImageServiceServer<Cri> {
-        ImageServiceServer::new(self.clone())
+        ImageServiceServer::new(self.clone()).max_decoding_message_size(MAX_MESSAGE_BYTES)
+    }
+
+    /// Waits until every mutating call's task has finished (those whose caller went away
+    /// included), for at most `grace`. New calls must have stopped arriving. True when all
+    /// finished.
+    pub async fn drain(&self, grace: std::time::Duration) -> bool {
+        self.tasks.close();
+        tokio::time::timeout(grace, self.tasks.wait()).await.is_ok()
     }
 }

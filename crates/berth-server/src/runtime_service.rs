@@ -287,14 +287,17 @@ impl RuntimeService for Cri {
         let req = req.into_inner();
         let (id, cmd) = (req.container_id, req.cmd);
         let timeout = std::time::Duration::from_secs(req.timeout.max(0) as u64);
-        self.call(Call::mutating("ExecSync").container(&id), |d| async move {
-            let out = d.containers.exec_sync(&id, cmd, timeout).await?;
-            Ok(cri::ExecSyncResponse {
-                stdout: out.stdout,
-                stderr: out.stderr,
-                exit_code: out.exit_code,
-            })
-        })
+        self.call(
+            Call::mutating("ExecSync").container(&id).ends_with_caller(),
+            |d| async move {
+                let out = d.containers.exec_sync(&id, cmd, timeout).await?;
+                Ok(cri::ExecSyncResponse {
+                    stdout: out.stdout,
+                    stderr: out.stderr,
+                    exit_code: out.exit_code,
+                })
+            },
+        )
         .await
     }
 

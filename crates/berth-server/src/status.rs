@@ -50,8 +50,29 @@ impl Failure {
             Failure::Recovering => format!("{rpc}: berthd is recovering its state; retry shortly"),
             Failure::BadRequest(why) => format!("{rpc}: {why}"),
         };
-        Status::new(self.code(), message)
+        Status::new(self.code(), capped(message))
     }
+}
+
+/// The longest status message sent. A message quotes the request's values, and a hostile
+/// request's value can be megabytes: sent whole in the `grpc-message` header it would exceed
+/// the client's header-list limit (16 KiB in hyper/h2), and the client would drop the whole
+/// HTTP/2 connection, failing every other call on it.
+const MAX_MESSAGE: usize = 4096;
+
+/// `message`, cut at a character boundary to [`MAX_MESSAGE`] bytes with a note of the cut.
+fn capped(mut message: String) -> String {
+    if message.len() <= MAX_MESSAGE {
+        return message;
+    }
+    let total = message.len();
+    let mut end = MAX_MESSAGE;
+    while !message.is_char_boundary(end) {
+        end -= 1;
+    }
+    message.truncate(end);
+    message.push_str(&format!("... ({} more bytes cut)", total - end));
+    message
 }
 
 /// `e: cause: cause...`, skipping causes already spelled out by their parent (thiserror's
@@ -85,6 +106,19 @@ mod tests {
         let s = Failure::from(e).to_status("UpdateRuntimeConfig");
         assert_eq!(s.code(), Code::InvalidArgument);
         assert!(s.message().contains("\"x\""), "{}", s.message());
+    }
+
+    #[test]
+    fn huge_messages_are_cut_at_a_character_boundary() {
+        let s =
+            Failure::BadRequest(format!("image {:?}", "é".repeat(1 << 20))).to_status("PullImage");
+        assert!(
+            s.message().len() < MAX_MESSAGE + 64,
+            "{}",
+            s.message().len()
+        );
+        assert!(s.message().ends_with("more bytes cut)"));
+        assert_eq!(capped("short".into()), "short");
     }
 
     #[test]

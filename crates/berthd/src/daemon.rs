@@ -1,7 +1,8 @@
 //! The daemon's life: lock, bind, serve while recovering, shut down on a signal.
 //!
 //! Task ownership: `run` owns every task it starts (recovery, metrics, signal watch) and
-//! awaits or aborts each before it returns. One `CancellationToken` is the shutdown path.
+//! awaits or aborts each before it returns; the mutating calls' tasks belong to `Cri` and are
+//! drained here too. One `CancellationToken` is the shutdown path.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -55,6 +56,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         "berthd serving CRI; RPCs answer Unavailable until recovery finishes"
     );
     let server = tonic::transport::Server::builder()
+        .layer(berth_server::message_limit_layer())
         .add_service(cri.runtime_service())
         .add_service(cri.image_service())
         .serve_with_incoming_shutdown(
@@ -73,6 +75,15 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         tracing::warn!(
             grace_seconds = grace.as_secs(),
             "in-flight calls outlived the grace period; dropping them"
+        );
+    }
+    // Mutating calls whose caller went away still run as berthd's tasks: let them finish,
+    // within the same grace, so a shutdown does not cut a pod or container in half.
+    if !cri.drain(grace).await {
+        tracing::warn!(
+            grace_seconds = grace.as_secs(),
+            "mutating calls still running after the grace period; dropping them (recovery \
+             settles them at the next start)"
         );
     }
     shutdown.cancel();

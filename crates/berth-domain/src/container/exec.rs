@@ -1,8 +1,14 @@
 //! `ExecSync`: runs a command in a running container through the OCI runtime's `exec`, with
 //! the container's own user, environment, capabilities and working directory; captures
-//! stdout and stderr separately (each up to 16 MiB, the rest read and dropped so the command
-//! never blocks on a full pipe) and returns its exit code. When the timeout passes, the
-//! exec's process and its descendants are killed and the call fails with DeadlineExceeded.
+//! stdout and stderr separately and returns its exit code. When the timeout passes, or the
+//! caller goes away, the exec's process and its descendants are killed (DeadlineExceeded).
+//!
+//! Output: the whole reply must fit the 16 MiB message the kubelet and crictl accept, so
+//! stdout and stderr together keep at most [`REPLY_OUTPUT_LIMIT`] bytes (the rest is read and
+//! dropped, so the command never blocks on a full pipe). A cut is never silent: stderr ends
+//! with a line `[berth: ExecSync output truncated: ...]` saying how many bytes of each stream
+//! were kept, and berthd logs it. (containerd caps each stream at 16 MiB, so its reply then
+//! exceeds the kubelet's limit and the call fails; CRI-O cuts to 16 MiB with a log line only.)
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -13,8 +19,9 @@ use tokio::io::AsyncReadExt;
 use super::ContainerService;
 use crate::Error;
 
-/// Most output kept per stream.
-const OUTPUT_LIMIT: usize = 16 << 20;
+/// Most output kept in one reply, stdout and stderr together: 16 MiB less room for the
+/// protobuf and gRPC framing (a few bytes) and the truncation note.
+pub const REPLY_OUTPUT_LIMIT: usize = (16 << 20) - (16 << 10);
 /// How long output is still read after the command exited (a background child may hold the
 /// pipe open).
 const DRAIN_AFTER_EXIT: Duration = Duration::from_secs(1);
@@ -22,9 +29,9 @@ const DRAIN_AFTER_EXIT: Duration = Duration::from_secs(1);
 /// What an exec produced.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ExecOutput {
-    /// Standard output, at most 16 MiB.
+    /// Standard output.
     pub stdout: Vec<u8>,
-    /// Standard error, at most 16 MiB.
+    /// Standard error; ends with the truncation note when output was cut.
     pub stderr: Vec<u8>,
     /// The exit code (128 + signal when killed).
     pub exit_code: i32,
@@ -61,14 +68,19 @@ impl ContainerService {
         write_process(&s.bundle(&id).join("config.json"), &process_file, &cmd)
             .map_err(fail("prepare the exec"))?;
         let runtime = s.runtime(&record.runtime_handler)?;
+        let mut files = ExecFiles {
+            process_file,
+            pid_file,
+            done: false,
+        };
         let result = run(
-            runtime.exec_command(&id, &process_file, &pid_file),
-            &pid_file,
+            runtime.exec_command(&id, &files.process_file, &files.pid_file),
+            &files.pid_file,
             timeout,
         )
         .await;
-        let _ = std::fs::remove_file(&process_file);
-        let _ = std::fs::remove_file(&pid_file);
+        files.done = true;
+        drop(files);
         match result {
             Ok(out) => Ok(out),
             Err(Outcome::TimedOut) => Err(Error::DeadlineExceeded(format!(
@@ -76,6 +88,25 @@ impl ContainerService {
             ))),
             Err(Outcome::Failed(e)) => Err(fail("exec")(e)),
         }
+    }
+}
+
+/// The exec's process spec and PID file. Dropped before the command finished (the caller
+/// went away and tonic dropped the call), it kills the exec's processes: nobody will read
+/// their output, and a probe's stray process must not pile up in the container.
+struct ExecFiles {
+    process_file: std::path::PathBuf,
+    pid_file: std::path::PathBuf,
+    done: bool,
+}
+
+impl Drop for ExecFiles {
+    fn drop(&mut self) {
+        if !self.done {
+            kill_exec(&self.pid_file);
+        }
+        let _ = std::fs::remove_file(&self.process_file);
+        let _ = std::fs::remove_file(&self.pid_file);
     }
 }
 
@@ -114,8 +145,8 @@ async fn run(
         .kill_on_drop(true)
         .spawn()
         .map_err(|e| Outcome::Failed(format!("cannot run the runtime: {e}")))?;
-    let stdout = Arc::new(Mutex::new(Vec::new()));
-    let stderr = Arc::new(Mutex::new(Vec::new()));
+    let stdout = Arc::new(Mutex::new(Captured::default()));
+    let stderr = Arc::new(Mutex::new(Captured::default()));
     let mut readers = Vec::new();
     if let Some(pipe) = child.stdout.take() {
         readers.push(tokio::spawn(read_capped(pipe, stdout.clone())));
@@ -149,31 +180,72 @@ async fn run(
             );
         }
     }
-    let take = |v: &Arc<Mutex<Vec<u8>>>| std::mem::take(&mut *v.lock().expect("exec output"));
+    let take = |v: &Arc<Mutex<Captured>>| std::mem::take(&mut *v.lock().expect("exec output"));
     let exit_code = status.code().unwrap_or_else(|| {
         use std::os::unix::process::ExitStatusExt;
         128 + status.signal().unwrap_or(0)
     });
+    let (stdout, stderr) = fit_reply(take(&stdout), take(&stderr));
     Ok(ExecOutput {
-        stdout: take(&stdout),
-        stderr: take(&stderr),
+        stdout,
+        stderr,
         exit_code,
     })
 }
 
-/// Reads a pipe to its end, keeping the first 16 MiB.
-async fn read_capped(mut pipe: impl tokio::io::AsyncRead + Unpin, into: Arc<Mutex<Vec<u8>>>) {
+/// What was read from one of the exec's pipes.
+#[derive(Debug, Default)]
+struct Captured {
+    /// The first [`REPLY_OUTPUT_LIMIT`] bytes.
+    kept: Vec<u8>,
+    /// Every byte read, kept or not.
+    total: u64,
+}
+
+/// Reads a pipe to its end, keeping the first [`REPLY_OUTPUT_LIMIT`] bytes and counting all.
+async fn read_capped(mut pipe: impl tokio::io::AsyncRead + Unpin, into: Arc<Mutex<Captured>>) {
     let mut buf = vec![0u8; 64 * 1024];
     loop {
         match pipe.read(&mut buf).await {
             Ok(0) | Err(_) => return,
             Ok(n) => {
                 let mut out = into.lock().expect("exec output");
-                let room = OUTPUT_LIMIT.saturating_sub(out.len());
-                out.extend_from_slice(&buf[..n.min(room)]);
+                let room = REPLY_OUTPUT_LIMIT.saturating_sub(out.kept.len());
+                out.kept.extend_from_slice(&buf[..n.min(room)]);
+                out.total += n as u64;
             }
         }
     }
+}
+
+/// Fits both streams into one reply of at most [`REPLY_OUTPUT_LIMIT`] bytes. When they do not
+/// fit, stderr keeps up to a quarter of the room (error text is short and says why), stdout
+/// the rest, and a note at the end of stderr says what was cut.
+fn fit_reply(stdout: Captured, stderr: Captured) -> (Vec<u8>, Vec<u8>) {
+    let cut = stdout.total + stderr.total > REPLY_OUTPUT_LIMIT as u64;
+    if !cut {
+        return (stdout.kept, stderr.kept);
+    }
+    let (mut out, mut err) = (stdout.kept, stderr.kept);
+    let err_room = err.len().min(REPLY_OUTPUT_LIMIT / 4);
+    err.truncate(err_room);
+    out.truncate(REPLY_OUTPUT_LIMIT - err_room);
+    let note = format!(
+        "\n[berth: ExecSync output truncated to fit the 16 MiB CRI reply: stdout {} of {} bytes kept, stderr {} of {} bytes kept]\n",
+        out.len(),
+        stdout.total,
+        err.len(),
+        stderr.total
+    );
+    tracing::warn!(
+        stdout_bytes = stdout.total,
+        stderr_bytes = stderr.total,
+        stdout_kept = out.len(),
+        stderr_kept = err.len(),
+        "ExecSync output truncated to fit the 16 MiB CRI reply"
+    );
+    err.extend_from_slice(note.as_bytes());
+    (out, err)
 }
 
 /// Kills the exec'd process and every descendant of it (found before any is killed, so the
@@ -211,4 +283,47 @@ fn parent_of(pid: i32) -> Option<i32> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     let after = &stat[stat.rfind(')')? + 1..];
     after.split_whitespace().nth(1)?.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn captured(len: usize, total: u64) -> Captured {
+        Captured {
+            kept: vec![b'x'; len],
+            total,
+        }
+    }
+
+    #[test]
+    fn output_that_fits_is_untouched() {
+        let (out, err) = fit_reply(captured(10, 10), captured(5, 5));
+        assert_eq!((out.len(), err.len()), (10, 5));
+    }
+
+    #[test]
+    fn a_huge_stdout_is_cut_to_fit_the_reply_and_says_so() {
+        let (out, err) = fit_reply(captured(REPLY_OUTPUT_LIMIT, 100_000_000), captured(0, 0));
+        assert_eq!(out.len(), REPLY_OUTPUT_LIMIT);
+        let note = String::from_utf8(err).unwrap();
+        assert!(note.contains("truncated"), "{note}");
+        assert!(note.contains("of 100000000 bytes"), "{note}");
+        assert!(out.len() + note.len() < 16 << 20);
+    }
+
+    #[test]
+    fn both_streams_huge_share_the_reply() {
+        let (out, err) = fit_reply(
+            captured(REPLY_OUTPUT_LIMIT, 50_000_000),
+            captured(REPLY_OUTPUT_LIMIT, 50_000_000),
+        );
+        assert_eq!(out.len() + err.len() - note_len(&err), REPLY_OUTPUT_LIMIT);
+        assert!(out.len() + err.len() < (16 << 20) - 64);
+    }
+
+    fn note_len(err: &[u8]) -> usize {
+        let text = String::from_utf8_lossy(err);
+        text.len() - text.rfind("\n[berth:").unwrap()
+    }
 }

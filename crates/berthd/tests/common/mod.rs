@@ -2,6 +2,7 @@
 
 #![allow(dead_code)]
 
+pub mod cni;
 pub mod node;
 
 use std::path::{Path, PathBuf};

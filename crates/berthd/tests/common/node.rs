@@ -335,3 +335,24 @@ impl Node {
         }
     }
 }
+
+/// Stops berthd the way a node operator does (SIGTERM, workloads left running) or the way a
+/// crash does (SIGKILL), then starts it again over the same dirs.
+pub async fn restart(n: &mut Node, signal: i32) {
+    n.daemon.signal(signal);
+    n.daemon.wait().await;
+    keep_log(n);
+    n.daemon = Daemon::spawn(n.dir.path(), &[]);
+    n.client = n.daemon.ready_client().await;
+}
+
+/// Appends the current berthd's log to `all-daemons.log` (each berthd starts its own).
+pub fn keep_log(n: &Node) {
+    use std::io::Write;
+    let mut all = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(n.dir.path().join("all-daemons.log"))
+        .unwrap();
+    all.write_all(n.daemon.log().as_bytes()).unwrap();
+}
