@@ -60,7 +60,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         .add_service(cri.runtime_service())
         .add_service(cri.image_service())
         .serve_with_incoming_shutdown(
-            UnixListenerStream::new(listener),
+            crate::authority::incoming(UnixListenerStream::new(listener)),
             shutdown.clone().cancelled_owned(),
         );
     let grace = Duration::from_secs(config.shutdown_grace_seconds);

@@ -1,8 +1,10 @@
 //! `berthd`: the berth CRI daemon. A thin binary: it parses flags, sets up logging and hands
 //! over to [`daemon::run`]. Everything it does lives in the library crates.
 
+mod authority;
 mod cli;
 mod daemon;
+mod hpack;
 mod lock;
 mod logging;
 mod notify;
