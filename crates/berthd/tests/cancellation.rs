@@ -228,6 +228,64 @@ async fn exec_sync_replies_fit_the_kubelet_and_end_with_their_caller() {
     n.assert_clean();
 }
 
+/// critest's "execSync with timeout": the container's init is `top`, which reaps no
+/// orphans, so an exec'd process killed after its runtime would stay a zombie that `pgrep`
+/// still finds. When the call returns, the process must be gone; likewise when the caller
+/// gives up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_timed_out_or_abandoned_exec_leaves_not_even_a_zombie() {
+    let mut n = node().await;
+    let pod = n.pod("exec-zombie").await;
+    let mut config = n.config("app", "");
+    config.command = vec!["top".into()];
+    let id = n.create(&pod, config).await.unwrap();
+    n.start(&id).await.unwrap();
+    let pgrep_sleep = |n: &mut common::node::Node| {
+        let mut client = n.client.clone();
+        let id = id.clone();
+        async move {
+            let out = client
+                .runtime
+                .exec_sync(cri::ExecSyncRequest {
+                    container_id: id,
+                    cmd: vec!["sh".into(), "-c".into(), "pgrep sleep || true".into()],
+                    timeout: 10,
+                })
+                .await
+                .unwrap()
+                .into_inner();
+            String::from_utf8_lossy(&out.stdout).trim().to_owned()
+        }
+    };
+    for round in 0..3 {
+        let err = n.exec(&id, &["sleep", "4321"], 1).await.unwrap_err();
+        assert_eq!(err.code(), Code::DeadlineExceeded, "{err}");
+        let left = pgrep_sleep(&mut n).await;
+        assert!(left.is_empty(), "round {round}: sleep still there: {left}");
+    }
+    // The caller gives up (no ExecSync timeout of its own).
+    let gone = within(
+        Duration::from_millis(500),
+        n.client.runtime.exec_sync(deadline(
+            cri::ExecSyncRequest {
+                container_id: id.clone(),
+                cmd: vec!["sleep".into(), "4321".into()],
+                timeout: 0,
+            },
+            Duration::from_millis(500),
+        )),
+    )
+    .await;
+    assert!(gone.is_err(), "{gone:?}");
+    wait_for(|| {
+        let f = pgrep_sleep(&mut n);
+        async move { f.await.is_empty().then_some(()) }
+    })
+    .await;
+    n.remove_pod(&pod.0).await;
+    n.assert_clean();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn requests_up_to_16_mib_are_taken_and_larger_ones_refused() {
     let mut n = node().await;

@@ -147,10 +147,16 @@ pub fn container_spec(input: &ContainerSpecInput) -> Result<Spec, String> {
             .map_err(|e| e.to_string())?,
     ));
     let caps = capability_set(&input.capabilities)?;
+    // Inheritable and ambient are set, empty, on purpose: oci-spec's builder would fill them
+    // with its default caps, and ambient capabilities outside the bounding set make the
+    // runtime fail ("unable to apply caps: operation not permitted") when the request drops
+    // ALL. Empty inheritable is also containerd's choice since CVE-2022-24769.
     let capabilities = LinuxCapabilitiesBuilder::default()
         .bounding(caps.clone())
         .effective(caps.clone())
         .permitted(caps)
+        .inheritable(Capabilities::new())
+        .ambient(Capabilities::new())
         .build()
         .map_err(|e| e.to_string())?;
     let user = UserBuilder::default()
@@ -440,6 +446,10 @@ mod tests {
             caps.len(),
             super::super::process::DEFAULT_CAPABILITIES.len()
         );
+        // No inheritable or ambient capabilities (dropping ALL must leave none anywhere).
+        let all = process.capabilities().as_ref().unwrap();
+        assert_eq!(all.inheritable().as_ref().map(|c| c.len()), Some(0));
+        assert_eq!(all.ambient().as_ref().map(|c| c.len()), Some(0));
         let linux = spec.linux().as_ref().unwrap();
         assert!(
             linux

@@ -15,9 +15,15 @@ use crate::{Error, monitor};
 const KILL_WAIT: Duration = Duration::from_secs(5);
 
 impl ContainerService {
-    /// Stops a container within `timeout` seconds (0: kill at once). Idempotent.
+    /// Stops a container within `timeout` seconds (0: kill at once). Idempotent: an unknown
+    /// ID succeeds with nothing done (the CRI says Stop must not fail once the container is
+    /// gone; the kubelet retries Stop after a Remove it did not see answered).
     pub async fn stop(&self, id: &str, timeout: i64) -> Result<(), Error> {
-        let id = self.resolve(id)?;
+        let id = match self.resolve(id) {
+            Ok(id) => id,
+            Err(Error::Lookup(berth_store::LookupError::NotFound { .. })) => return Ok(()),
+            Err(e) => return Err(e),
+        };
         self.stop_resolved(&id, timeout).await
     }
 

@@ -17,15 +17,18 @@ use crate::Error;
 const KILL_WAIT: Duration = Duration::from_secs(10);
 
 impl SandboxService {
-    /// Stops a sandbox. Unknown IDs are `NotFound`; a stopped sandbox succeeds at once.
+    /// Stops a sandbox. Idempotent: an unknown ID, or one removed meanwhile, succeeds with
+    /// nothing done; a stopped sandbox succeeds at once.
     pub async fn stop(&self, id: &str) -> Result<(), Error> {
-        let id = self.resolve(id)?;
+        let id = match self.resolve(id) {
+            Ok(id) => id,
+            Err(Error::Lookup(berth_store::LookupError::NotFound { .. })) => return Ok(()),
+            Err(e) => return Err(e),
+        };
         let lock = self.lock(&id);
         let _guard = lock.lock().await;
         let Some(mut record) = self.load(&id).await? else {
-            return Err(crate::Error::Lookup(berth_store::LookupError::NotFound {
-                prefix: id,
-            }));
+            return Ok(());
         };
         self.stop_containers(&id).await?;
         if record.state == SandboxState::NotReady {
