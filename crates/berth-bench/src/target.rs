@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use berth_cri_client::{CriClient, connect, cri};
+use berth_cri_client::{CriClient, cri};
 use regex::Regex;
 
 use crate::procs;
@@ -48,9 +48,10 @@ impl Target {
         helpers: Option<&str>,
         logs: &Path,
     ) -> Result<Target, Failure> {
-        let mut client = connect(socket)
-            .await
-            .map_err(|e| format!("{}: {e}", socket.display()))?;
+        // A runtime that was just started may still be recovering (berth answers Version
+        // and Status then, everything else Unavailable): wait for it.
+        let mut client =
+            berth_cri_client::connect_ready(socket, std::time::Duration::from_secs(60)).await?;
         let version = client
             .runtime
             .version(cri::VersionRequest::default())

@@ -43,6 +43,53 @@ pub async fn connect(socket: impl AsRef<Path>) -> Result<CriClient, tonic::trans
     })
 }
 
+/// The reason berth gives in `Status` while its start-up recovery runs.
+pub const RECOVERING_REASON: &str = "RuntimeRecovering";
+
+/// Connects to the CRI socket at `socket` and waits, up to `timeout`, until the runtime has
+/// started: `Status` answers and its `RuntimeReady` condition is not berth's
+/// "RuntimeRecovering" (during recovery berth answers Version and Status, and everything
+/// else with `Unavailable`). Works against any CRI runtime.
+pub async fn connect_ready(
+    socket: impl AsRef<Path>,
+    timeout: std::time::Duration,
+) -> Result<CriClient, String> {
+    let socket = socket.as_ref();
+    let deadline = tokio::time::Instant::now() + timeout;
+    let mut last;
+    loop {
+        match connect(socket).await {
+            Ok(mut client) => match client
+                .runtime
+                .status(cri::StatusRequest { verbose: false })
+                .await
+            {
+                Ok(answer) => {
+                    let recovering = answer.into_inner().status.is_some_and(|s| {
+                        s.conditions.iter().any(|c| c.reason == RECOVERING_REASON)
+                    });
+                    if !recovering {
+                        return Ok(client);
+                    }
+                    last = "the runtime is recovering".into();
+                }
+                Err(status) if status.code() == tonic::Code::Unavailable => {
+                    last = status.message().to_owned();
+                }
+                Err(status) => return Err(format!("Status: {status}")),
+            },
+            Err(e) => last = e.to_string(),
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Err(format!(
+                "{} not ready within {timeout:?}: {last}",
+                socket.display()
+            ));
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
 fn socket_path(socket: &Path) -> PathBuf {
     match socket.to_str().and_then(|s| s.strip_prefix("unix://")) {
         Some(rest) => PathBuf::from(rest),

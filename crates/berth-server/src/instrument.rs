@@ -198,8 +198,40 @@ impl Cri {
         Fut: Future<Output = Result<T, Failure>> + Send + 'static,
         T: Send + 'static,
     {
-        let span = call.span();
         let work = self.gate.get().cloned().map(f);
+        self.run(call, work).await
+    }
+
+    /// Like `call`, but while recovery runs the call is answered with `recovering` instead
+    /// of `Unavailable` (Version and Status: a kubelet that connects at once must see a
+    /// runtime that is coming up).
+    pub(crate) async fn call_or<T, F, Fut>(
+        &self,
+        call: Call,
+        f: F,
+        recovering: impl FnOnce() -> T,
+    ) -> Result<Response<T>, Status>
+    where
+        F: FnOnce(Arc<Domain>) -> Fut,
+        Fut: Future<Output = Result<T, Failure>> + Send + 'static,
+        T: Send + 'static,
+    {
+        match self.gate.get().cloned() {
+            Some(domain) => self.run(call, Some(f(domain))).await,
+            None => {
+                let answer = recovering();
+                self.run(call, Some(async move { Ok(answer) })).await
+            }
+        }
+    }
+
+    /// Runs `work` (`None`: recovery still runs) through the wrapper.
+    async fn run<T, Fut>(&self, call: Call, work: Option<Fut>) -> Result<Response<T>, Status>
+    where
+        Fut: Future<Output = Result<T, Failure>> + Send + 'static,
+        T: Send + 'static,
+    {
+        let span = call.span();
         let metrics = self.metrics.clone();
         let rpc = call.rpc;
         let lifetime = call.lifetime;

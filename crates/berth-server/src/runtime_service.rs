@@ -20,9 +20,11 @@ impl RuntimeService for Cri {
         &self,
         _req: Request<cri::VersionRequest>,
     ) -> Result<Response<cri::VersionResponse>, Status> {
-        self.call(Call::read("Version"), |d| async move {
-            Ok(convert::version(d.runtime.version()))
-        })
+        self.call_or(
+            Call::read("Version"),
+            |d| async move { Ok(convert::version(d.runtime.version())) },
+            || convert::version(berth_domain::VersionInfo::current()),
+        )
         .await
     }
 
@@ -31,9 +33,11 @@ impl RuntimeService for Cri {
         req: Request<cri::StatusRequest>,
     ) -> Result<Response<cri::StatusResponse>, Status> {
         let verbose = req.get_ref().verbose;
-        self.call(Call::read("Status"), |d| async move {
-            Ok(convert::status(d.runtime.status(verbose)))
-        })
+        self.call_or(
+            Call::read("Status"),
+            move |d| async move { Ok(convert::status(d.runtime.status(verbose))) },
+            || convert::status(berth_domain::RuntimeStatus::recovering()),
+        )
         .await
     }
 

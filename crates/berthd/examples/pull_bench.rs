@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use berth_cri_client::{connect, cri};
+use berth_cri_client::cri;
 use berth_testkit::{Registry, push_big};
 
 const ROUNDS: usize = 5;
@@ -57,17 +57,9 @@ async fn main() {
         .expect("start berthd (build it with cargo build --release -p berthd)");
     let pid = child.id();
     let socket = dir.path().join("state/berth.sock");
-    let mut client = loop {
-        if let Ok(mut c) = connect(&socket).await
-            && c.runtime
-                .version(cri::VersionRequest::default())
-                .await
-                .is_ok()
-        {
-            break c;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let mut client = berth_cri_client::connect_ready(&socket, Duration::from_secs(60))
+        .await
+        .expect("berthd ready");
     let idle_kib = status_kib(pid, "VmRSS:");
     let spec = Some(cri::ImageSpec {
         image: image.reference.clone(),

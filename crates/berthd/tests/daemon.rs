@@ -205,3 +205,68 @@ async fn a_missing_named_config_file_is_an_error() {
     assert!(!daemon.wait().await.success());
     assert!(daemon.log().contains("config.toml"), "{}", daemon.log());
 }
+
+/// A kubelet that connects while berthd recovers sees a runtime coming up: Version answers,
+/// Status says RuntimeReady false with the reason, and the rest is Unavailable until ready.
+#[tokio::test]
+async fn version_and_status_answer_while_recovery_runs() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = setup("");
+    // A runtime handler whose binary takes 3 s: its start-up probe holds recovery open.
+    let slow = dir.path().join("slow-runc");
+    std::fs::write(&slow, "#!/bin/sh\nsleep 3\nexec /usr/sbin/runc \"$@\"\n").unwrap();
+    std::fs::set_permissions(&slow, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let config = dir.path().join("config.toml");
+    let mut text = std::fs::read_to_string(&config).unwrap();
+    text = format!(
+        "[runtimes.slow]\npath = \"{}\"\ntype = \"oci\"\n\n{text}",
+        slow.display()
+    );
+    std::fs::write(&config, text).unwrap();
+    let mut daemon = Daemon::spawn(dir.path(), &[]);
+    let started = std::time::Instant::now();
+    let mut client = loop {
+        if let Ok(client) = connect(&daemon.socket).await {
+            break client;
+        }
+        assert!(started.elapsed() < std::time::Duration::from_secs(10));
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
+    let version = client
+        .runtime
+        .version(cri::VersionRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(version.runtime_name, "berth");
+    let status = client
+        .runtime
+        .status(cri::StatusRequest { verbose: false })
+        .await
+        .unwrap()
+        .into_inner()
+        .status
+        .unwrap();
+    let ready = condition(&status, "RuntimeReady");
+    assert!(!ready.status);
+    assert_eq!(ready.reason, "RuntimeRecovering", "{ready:?}");
+    let pods = client
+        .runtime
+        .list_pod_sandbox(cri::ListPodSandboxRequest::default())
+        .await
+        .unwrap_err();
+    assert_eq!(pods.code(), Code::Unavailable, "{pods}");
+    assert!(pods.message().contains("recovering"), "{pods}");
+
+    let mut client = daemon.ready_client().await;
+    let status = client
+        .runtime
+        .status(cri::StatusRequest { verbose: false })
+        .await
+        .unwrap()
+        .into_inner()
+        .status
+        .unwrap();
+    assert!(condition(&status, "RuntimeReady").status, "{status:?}");
+    assert!(daemon.terminate().await.success());
+}

@@ -35,6 +35,24 @@ pub struct RuntimeStatus {
     pub info: BTreeMap<String, String>,
 }
 
+impl RuntimeStatus {
+    /// The answer while start-up recovery runs: neither condition holds yet, and the reason
+    /// says why, so a kubelet that connects at once sees a runtime coming up, not an error.
+    pub fn recovering() -> RuntimeStatus {
+        let condition = |kind| Condition {
+            kind,
+            status: false,
+            reason: "RuntimeRecovering".into(),
+            message: "berthd is recovering its state after a start; ready shortly".into(),
+        };
+        RuntimeStatus {
+            conditions: vec![condition(RUNTIME_READY), condition(NETWORK_READY)],
+            handlers: Vec::new(),
+            info: BTreeMap::new(),
+        }
+    }
+}
+
 impl RuntimeInfo {
     /// Evaluates the conditions now. NetworkReady re-reads the CNI conf dir each time, so
     /// installing a config or a plugin is seen without a restart.

@@ -15,14 +15,21 @@ pub struct VersionInfo {
     pub runtime_api_version: &'static str,
 }
 
-impl RuntimeInfo {
-    /// Who we are.
-    pub fn version(&self) -> VersionInfo {
+impl VersionInfo {
+    /// Who we are: known before recovery, so Version answers from berthd's first moment.
+    pub fn current() -> VersionInfo {
         VersionInfo {
             version: "0.1.0",
             runtime_name: "berth",
             runtime_version: env!("CARGO_PKG_VERSION"),
             runtime_api_version: "v1",
         }
+    }
+}
+
+impl RuntimeInfo {
+    /// Who we are.
+    pub fn version(&self) -> VersionInfo {
+        VersionInfo::current()
     }
 }

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use berth_cri_client::{CriClient, connect, cri};
+use berth_cri_client::{CriClient, cri};
 use berth_testkit::{Flavour, Registry, build_image, busybox_layer, default_config, push_image};
 
 /// The median of `v` (the upper one for an even count).
@@ -79,17 +79,9 @@ impl Berthd {
             .spawn()
             .expect("start berthd");
         let socket = dir.join("state/berth.sock");
-        let client = loop {
-            if let Ok(mut c) = connect(&socket).await
-                && c.runtime
-                    .version(cri::VersionRequest::default())
-                    .await
-                    .is_ok()
-            {
-                break c;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        };
+        let client = berth_cri_client::connect_ready(&socket, Duration::from_secs(60))
+            .await
+            .expect("berthd ready");
         (Berthd { child, log_path }, client)
     }
 

@@ -9,8 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-use berth_cri_client::{CriClient, connect, cri};
-use tonic::Code;
+use berth_cri_client::CriClient;
 
 pub const START_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -59,25 +58,24 @@ impl Daemon {
     }
 
     /// Connects once the socket answers and recovery is done (Version stops being Unavailable).
+    /// A client once berthd has finished its start-up recovery (Version and Status answer
+    /// before that; everything else is Unavailable).
     pub async fn ready_client(&mut self) -> CriClient {
         let deadline = Instant::now() + START_TIMEOUT;
         loop {
             if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
                 panic!("berthd exited early with {status}:\n{}", self.log());
             }
-            if let Ok(mut client) = connect(&self.socket).await {
-                match client.runtime.version(cri::VersionRequest::default()).await {
-                    Ok(_) => return client,
-                    Err(s) if s.code() == Code::Unavailable => {}
-                    Err(s) => panic!("Version failed: {s}"),
-                }
+            if let Ok(client) =
+                berth_cri_client::connect_ready(&self.socket, Duration::from_millis(200)).await
+            {
+                return client;
             }
             assert!(
                 Instant::now() < deadline,
                 "berthd not ready in time:\n{}",
                 self.log()
             );
-            tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
 
