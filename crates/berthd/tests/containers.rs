@@ -705,3 +705,88 @@ async fn a_terminating_pod_takes_no_new_container() {
     assert_eq!(err.code(), Code::NotFound, "{err}");
     n.assert_clean();
 }
+
+/// critest's "rshared" spec: a mount made inside the container under a Bidirectional volume
+/// appears on the node; and its "drop ALL capabilities" spec: no capability left anywhere.
+#[tokio::test]
+async fn bidirectional_mounts_reach_the_node_and_all_capabilities_can_be_dropped() {
+    let mut n = node().await;
+    let pod = n.pod("propagation").await;
+    let source = n.dir.path().join("bidir");
+    std::fs::create_dir_all(&source).unwrap();
+    let sh = |cmd: String| {
+        let ok = std::process::Command::new("sh")
+            .args(["-c", &cmd])
+            .status()
+            .unwrap();
+        assert!(ok.success(), "{cmd}");
+    };
+    let src = source.display().to_string();
+    sh(format!(
+        "mount --bind {src} {src} && mount --make-rshared {src}"
+    ));
+    struct Unmount(String);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("sh")
+                .args(["-c", &format!("umount -l {0}/inner; umount -l {0}", self.0)])
+                .status();
+        }
+    }
+    let _unmount = Unmount(src.clone());
+
+    let mut config = n.config("bidir", "sleep 600");
+    config.mounts = vec![cri::Mount {
+        container_path: src.clone(),
+        host_path: src.clone(),
+        propagation: cri::MountPropagation::PropagationBidirectional as i32,
+        ..Default::default()
+    }];
+    config.linux = Some(cri::LinuxContainerConfig {
+        security_context: Some(cri::LinuxContainerSecurityContext {
+            privileged: true,
+            ..Default::default()
+        }),
+        ..Default::default()
+    });
+    let id = n.create(&pod, config).await.unwrap();
+    n.start(&id).await.unwrap();
+    n.sh(
+        &id,
+        &format!("mkdir -p {src}/inner && mount --bind /etc {src}/inner"),
+    )
+    .await;
+    let seen: Vec<_> = std::fs::read_dir(source.join("inner"))
+        .unwrap()
+        .flatten()
+        .collect();
+    assert!(
+        !seen.is_empty(),
+        "the container's mount did not reach the node"
+    );
+    sh(format!("umount -l {src}/inner"));
+
+    let mut config = n.config("nocaps", "sleep 600");
+    config.linux = Some(cri::LinuxContainerConfig {
+        security_context: Some(cri::LinuxContainerSecurityContext {
+            capabilities: Some(cri::Capability {
+                drop_capabilities: vec!["ALL".into()],
+                ..Default::default()
+            }),
+            ..Default::default()
+        }),
+        ..Default::default()
+    });
+    let nocaps = n.create(&pod, config).await.unwrap();
+    n.start(&nocaps).await.unwrap();
+    let status = n.sh(&nocaps, "grep ^Cap /proc/self/status").await;
+    for field in ["CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"] {
+        assert!(
+            status.contains(&format!("{field}:\t0000000000000000")),
+            "{field}: {status}"
+        );
+    }
+    n.remove_pod(&pod.0).await;
+    drop(_unmount);
+    n.assert_clean();
+}

@@ -133,6 +133,27 @@ fn capability_set(names: &[String]) -> Result<Capabilities, String> {
         .collect()
 }
 
+/// The propagation of the container's root mount. A bind mount's own `rshared` or `rslave`
+/// only takes effect when the mounts above it in the container propagate too: without an
+/// `rshared` root, a mount made inside the container under a Bidirectional volume never
+/// reaches the host. As containerd: `rshared` when any mount is Bidirectional, `rslave` when
+/// any is HostToContainer, otherwise the runtime's default (private).
+fn rootfs_propagation(mounts: &[BindMount]) -> Option<String> {
+    if mounts
+        .iter()
+        .any(|m| m.propagation == Propagation::Bidirectional)
+    {
+        Some("rshared".into())
+    } else if mounts
+        .iter()
+        .any(|m| m.propagation == Propagation::HostToContainer)
+    {
+        Some("rslave".into())
+    } else {
+        None
+    }
+}
+
 /// Builds the spec. The rootfs is `rootfs` inside the bundle (the container's overlay).
 pub fn container_spec(input: &ContainerSpecInput) -> Result<Spec, String> {
     let mut spec = Spec::default();
@@ -263,6 +284,7 @@ pub fn container_spec(input: &ContainerSpecInput) -> Result<Spec, String> {
         .unwrap_or_else(|| LinuxBuilder::default().build().expect("empty linux"));
     linux.set_namespaces(Some(namespaces));
     linux.set_cgroups_path(Some(input.cgroups_path.clone().into()));
+    linux.set_rootfs_propagation(rootfs_propagation(&input.mounts));
     if input.privileged {
         linux.set_masked_paths(None);
         linux.set_readonly_paths(None);
@@ -445,6 +467,15 @@ mod tests {
         assert_eq!(
             caps.len(),
             super::super::process::DEFAULT_CAPABILITIES.len()
+        );
+        // A HostToContainer mount makes the root rslave, so host mounts reach it.
+        assert_eq!(
+            spec.linux()
+                .as_ref()
+                .unwrap()
+                .rootfs_propagation()
+                .as_deref(),
+            Some("rslave")
         );
         // No inheritable or ambient capabilities (dropping ALL must leave none anywhere).
         let all = process.capabilities().as_ref().unwrap();
