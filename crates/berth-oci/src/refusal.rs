@@ -56,6 +56,12 @@ pub fn input_refusal(text: &str) -> Option<Refusal> {
     if refused_write && lower.contains("/sys/fs/cgroup/") {
         return Some(Refusal::CgroupValue);
     }
+    // runc: "unable to set memory limit to 4096 (current usage: ...)" (a limit below what
+    // the container already uses), "cannot set hugetlb limit" (a size or limit the node's
+    // hugetlb controller refuses).
+    if lower.contains("unable to set memory limit") || lower.contains("cannot set hugetlb limit") {
+        return Some(Refusal::CgroupValue);
+    }
     None
 }
 
@@ -88,6 +94,14 @@ mod tests {
             ),
             (
                 r#"runc create failed: unable to start container process: unable to apply cgroup configuration: failed to write "0-1": write /sys/fs/cgroup/cpuset/berth/x/cpuset.mems: invalid argument"#,
+                Some(Refusal::CgroupValue),
+            ),
+            (
+                "runc update x failed (exit status: 1): unable to set memory limit to 4096 (current usage: 524288, peak usage: 2392064)",
+                Some(Refusal::CgroupValue),
+            ),
+            (
+                "error setting cgroup config for procHooks process: cannot set hugetlb limit: container could not join or create cgroup",
                 Some(Refusal::CgroupValue),
             ),
         ];

@@ -304,6 +304,25 @@ async fn invalid_requests_are_refused_before_anything_is_made() {
             "metadata.uid",
             "u\\0",
         ),
+        // Found by the long fuzz run: each reached a runtime or plugin and came back Internal.
+        (
+            "log directory component over NAME_MAX",
+            |c| c.log_directory = format!("/tmp/{}", "l".repeat(300)),
+            "log_directory",
+            "NAME_MAX",
+        ),
+        (
+            "pod uid that breaks CNI_ARGS",
+            |c| c.metadata.as_mut().unwrap().uid = "a=b=c".into(),
+            "metadata.uid",
+            "a=b=c",
+        ),
+        (
+            "pod name with a CNI_ARGS separator",
+            |c| c.metadata.as_mut().unwrap().name = "a;K8S_POD_UID=x".into(),
+            "metadata.name",
+            "a;K8S_POD_UID=x",
+        ),
     ];
     for (case, mutate, field, value) in pod_cases {
         let mut config = n.pod_config("bad");
@@ -488,6 +507,42 @@ async fn invalid_requests_are_refused_before_anything_is_made() {
                 with(&|c| c.image = Some(spec("busybox\0"))),
                 "image.image",
                 "busybox\\0".into(),
+            ),
+            // Found by the long fuzz run.
+            (
+                "mount point inside /proc",
+                with(&|c| {
+                    c.mounts = vec![cri::Mount {
+                        container_path: "/proc/fuzz".into(),
+                        host_path: "/tmp".into(),
+                        ..Default::default()
+                    }]
+                }),
+                "mounts[0].container_path",
+                "/proc/fuzz".into(),
+            ),
+            (
+                "hugepage size the node does not have",
+                resources(&|r| {
+                    r.hugepage_limits = vec![cri::HugepageLimit {
+                        page_size: "64KB".into(),
+                        limit: 1 << 20,
+                    }]
+                }),
+                "page_size",
+                "64KB".into(),
+            ),
+            (
+                "memory limit below what the container needs",
+                resources(&|r| r.memory_limit_in_bytes = 4096),
+                "resources",
+                "unable to set memory limit".into(),
+            ),
+            (
+                "an executable the image does not have",
+                with(&|c| c.command = vec!["/no-such-binary".into()]),
+                "command",
+                "/no-such-binary".into(),
             ),
         ]
     };

@@ -204,6 +204,11 @@ impl ContainerService {
             },
         };
         let live = s.track(&record, false);
+        // Held until the container is made or undone: a RemoveContainer (or UpdateContainer-
+        // Resources) that finds the new ID in a listing meanwhile waits for the creation
+        // instead of deleting its directories from under it.
+        let creating = live.clone();
+        let _creating = creating.lock.lock().await;
         let built = match s.save(&record).await {
             Ok(()) => build(s, &mut record, &req, &pod, &image, config, pid_target).await,
             Err(e) => Err(e),
@@ -280,16 +285,12 @@ async fn build(
         .collect();
     let (dir, rootfs) = (s.dir(&id), s.rootfs(&id));
     let target = rootfs.clone();
+    let mount_failed = step("mount the root file system");
     blocking("mounting the root file system", move || {
         berth_image::rootfs::mount_overlay(&lowers, &dir.join("upper"), &dir.join("work"), &target)
-            .map_err(|e| Error::Container {
-                id: String::new(),
-                step: "mount the root file system",
-                reason: e.to_string(),
-            })
+            .map_err(|e| mount_failed(e.to_string()))
     })
-    .await
-    .map_err(|e| step("mount the root file system")(e.to_string()))?;
+    .await?;
 
     // The process.
     let passwd = read_in_root(&rootfs, "etc/passwd");

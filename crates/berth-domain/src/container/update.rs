@@ -40,7 +40,17 @@ impl ContainerService {
         })?;
         let result = s.runtime(&record.runtime_handler)?.update(&id, &file).await;
         let _ = std::fs::remove_file(&file);
-        result.map_err(|e| Error::container_runtime(&id, "update resources", e.to_string()))?;
+        result.map_err(|e| {
+            let reason = e.to_string();
+            // The container exited between the state check and the runtime's update.
+            if reason.contains("container not running") {
+                Error::FailedPrecondition(format!(
+                    "container {id} is no longer running: cannot update its resources"
+                ))
+            } else {
+                Error::container_runtime(&id, "update resources", reason)
+            }
+        })?;
         record.spec.resources = resources;
         s.save(&record).await?;
         tracing::info!(container_id = %id, "container resources updated");

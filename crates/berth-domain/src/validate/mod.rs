@@ -99,6 +99,11 @@ pub fn sandbox(req: &SandboxRequest, driver: CgroupDriver) -> Result<(), Invalid
     pod.check("metadata.name", &req.name, names::object_name)?;
     pod.check("metadata.namespace", &req.namespace, names::object_name)?;
     pod.check("metadata.uid", &req.uid, names::object_name)?;
+    // The pod's name, namespace and UID travel to the CNI plugins as `CNI_ARGS`
+    // (`K8S_POD_NAME=x;...`), which has no escaping.
+    pod.check("metadata.name", &req.name, names::cni_arg)?;
+    pod.check("metadata.namespace", &req.namespace, names::cni_arg)?;
+    pod.check("metadata.uid", &req.uid, names::cni_arg)?;
     pod.check("hostname", &req.hostname, |h| {
         if h.is_empty() {
             Ok(())
@@ -194,7 +199,7 @@ pub fn container(req: &ContainerRequest) -> Result<(), InvalidField> {
         c.check(
             format!("mounts[{i}].container_path"),
             &m.container_path,
-            paths::container_absolute,
+            paths::mount_point,
         )?;
         c.check(
             format!("mounts[{i}].host_path"),

@@ -20,6 +20,18 @@ pub fn object_name(name: &str) -> Result<(), String> {
     text_line(name)
 }
 
+/// A value that becomes one `KEY=VALUE` of `CNI_ARGS`: no `;` (the pair separator), `=` or
+/// whitespace, which the CNI plugins' parser refuses ("invalid pair").
+pub fn cni_arg(value: &str) -> Result<(), String> {
+    if value
+        .chars()
+        .any(|c| c == ';' || c == '=' || c.is_whitespace())
+    {
+        return Err("must not contain ';', '=' or whitespace (it is passed in CNI_ARGS)".into());
+    }
+    Ok(())
+}
+
 /// The pod's hostname, RFC 1123: dot-separated labels of letters, digits and inner dashes,
 /// each at most 63 bytes, 64 in all (`HOST_NAME_MAX`). The kubelet sends a DNS-1123 label,
 /// or a FQDN with `setHostnameAsFQDN` (and refuses one longer than 64 itself). Whatever

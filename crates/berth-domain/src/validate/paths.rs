@@ -7,6 +7,23 @@
 
 /// The kernel's `PATH_MAX`, terminating NUL included.
 const PATH_MAX: usize = 4096;
+/// The kernel's `NAME_MAX`: the longest single path component.
+const NAME_MAX: usize = 255;
+
+/// The files under `/proc` the runtime lets a container mount over (runc's `checkProcMount`
+/// list, e.g. for lxcfs); anything else inside `/proc` it refuses.
+const PROC_MOUNTABLE: &[&str] = &[
+    "/proc/cpuinfo",
+    "/proc/diskstats",
+    "/proc/meminfo",
+    "/proc/stat",
+    "/proc/swaps",
+    "/proc/uptime",
+    "/proc/loadavg",
+    "/proc/slabinfo",
+    "/proc/net/dev",
+    "/proc/sys/kernel/ns_last_pid",
+];
 
 /// A path on the node: absolute, no `..`, no NUL.
 pub fn host_absolute(path: &str) -> Result<(), String> {
@@ -17,6 +34,18 @@ pub fn host_absolute(path: &str) -> Result<(), String> {
 /// `..`, no NUL. runc resolves it inside the root; relative ones it refuses or guesses.
 pub fn container_absolute(path: &str) -> Result<(), String> {
     absolute(path)
+}
+
+/// Where a bind mount lands in the container: absolute, and not inside `/proc` (bar the few
+/// files the runtime allows), which the runtime refuses.
+pub fn mount_point(path: &str) -> Result<(), String> {
+    absolute(path)?;
+    let trimmed = path.trim_end_matches('/');
+    let inside_proc = trimmed == "/proc" || trimmed.starts_with("/proc/");
+    if inside_proc && !PROC_MOUNTABLE.contains(&trimmed) {
+        return Err("is inside /proc, where the runtime refuses mounts".into());
+    }
+    Ok(())
 }
 
 fn absolute(path: &str) -> Result<(), String> {
@@ -55,12 +84,30 @@ fn common(path: &str) -> Result<(), String> {
     if path.split('/').any(|c| c == "..") {
         return Err("must not contain a '..' component".into());
     }
+    if path.split('/').any(|c| c.len() > NAME_MAX) {
+        return Err(format!(
+            "has a component longer than NAME_MAX ({NAME_MAX} bytes)"
+        ));
+    }
     Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn long_components_and_proc_mount_points_are_refused() {
+        let long = format!("/var/log/{}", "a".repeat(256));
+        assert!(host_absolute(&long).is_err());
+        assert_eq!(host_absolute(&format!("/x/{}", "a".repeat(255))), Ok(()));
+        for bad in ["/proc", "/proc/", "/proc/self", "/proc/sys/kernel"] {
+            assert!(mount_point(bad).is_err(), "{bad:?}");
+        }
+        for ok in ["/proc/cpuinfo", "/procfs", "/data", "/sys/fs/bpf"] {
+            assert_eq!(mount_point(ok), Ok(()), "{ok:?}");
+        }
+    }
 
     #[test]
     fn absolute_paths() {

@@ -93,20 +93,62 @@ pub fn cpuset(list: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// A hugepage size as the hugetlb controller names it: a number and `KB`, `MB` or `GB`
-/// (`2MB`, `1GB`).
+/// A hugepage size as the hugetlb controller names it (a number and `KB`, `MB` or `GB`:
+/// `2MB`, `1GB`) that this node offers: the runtime cannot set a limit for another size.
 pub fn hugepage_size(size: &str) -> Result<(), String> {
+    let kib = hugepage_kib(size)?;
+    let sizes = node_hugepage_sizes_kib();
+    if sizes.contains(&kib) {
+        Ok(())
+    } else {
+        let have: Vec<String> = sizes.iter().map(|k| format!("{k}kB")).collect();
+        Err(format!(
+            "is not a hugepage size this node has (it has: {})",
+            if have.is_empty() {
+                "none".to_owned()
+            } else {
+                have.join(", ")
+            }
+        ))
+    }
+}
+
+/// A hugepage size's KiB, when it is spelled as the hugetlb controller names sizes.
+fn hugepage_kib(size: &str) -> Result<u64, String> {
     let digits = size.trim_end_matches(|c: char| !c.is_ascii_digit());
     let unit = &size[digits.len()..];
     let number_ok = !digits.is_empty()
         && digits.bytes().all(|b| b.is_ascii_digit())
         && !digits.starts_with('0')
         && digits.len() <= 6;
-    if number_ok && matches!(unit, "KB" | "MB" | "GB") {
-        Ok(())
-    } else {
-        Err("is not a hugepage size such as \"2MB\" or \"1GB\"".into())
+    if !(number_ok && matches!(unit, "KB" | "MB" | "GB")) {
+        return Err("is not a hugepage size such as \"2MB\" or \"1GB\"".into());
     }
+    let shift = match unit {
+        "KB" => 0,
+        "MB" => 10,
+        _ => 20,
+    };
+    Ok(digits.parse::<u64>().unwrap_or(0) << shift)
+}
+
+/// The hugepage sizes the kernel offers, in KiB (`/sys/kernel/mm/hugepages/hugepages-<N>kB`).
+fn node_hugepage_sizes_kib() -> Vec<u64> {
+    let mut sizes: Vec<u64> = std::fs::read_dir("/sys/kernel/mm/hugepages")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            e.file_name()
+                .to_str()?
+                .strip_prefix("hugepages-")?
+                .strip_suffix("kB")?
+                .parse()
+                .ok()
+        })
+        .collect();
+    sizes.sort_unstable();
+    sizes
 }
 
 /// A hugepage limit in bytes: the OCI spec's limit is an `int64`.
@@ -199,14 +241,23 @@ mod tests {
 
     #[test]
     fn hugepages() {
-        for ok in ["2MB", "1GB", "64KB", "16GB"] {
-            assert_eq!(hugepage_size(ok), Ok(()), "{ok:?}");
+        for (ok, kib) in [
+            ("2MB", 2048),
+            ("1GB", 1 << 20),
+            ("64KB", 64),
+            ("16GB", 16 << 20),
+        ] {
+            assert_eq!(hugepage_kib(ok), Ok(kib), "{ok:?}");
         }
         for bad in [
             "", "2", "MB", "2mb", "2 MB", "02MB", "2MiB", "2MB/../x", "-2MB",
         ] {
             assert!(hugepage_size(bad).is_err(), "{bad:?}");
         }
+        // Only the node's own sizes pass.
+        let node = node_hugepage_sizes_kib();
+        assert_eq!(hugepage_size("2MB").is_ok(), node.contains(&2048));
+        assert!(hugepage_size("64KB").is_err() || node.contains(&64));
         assert_eq!(hugepage_limit(1 << 30), Ok(()));
         assert!(hugepage_limit(u64::MAX).is_err());
     }
