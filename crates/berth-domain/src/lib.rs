@@ -27,7 +27,7 @@ use berth_store::Store;
 pub use cgroups::detect_cgroup_driver;
 pub use error::{Error, ErrorKind};
 pub use recovery::Indexes;
-pub use runtime::{Condition, RuntimeInfo, RuntimeStatus, VersionInfo};
+pub use runtime::{Condition, HandlerStatus, RuntimeInfo, RuntimeStatus, VersionInfo};
 
 /// The running daemon's domain: every service, sharing one store.
 pub struct Domain {

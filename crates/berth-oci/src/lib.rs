@@ -11,6 +11,6 @@ mod refusal;
 mod runtime;
 
 pub use binary::resolve_binary;
-pub use probe::{ProbeError, probe_runtime};
+pub use probe::{ProbeError, RuntimeFeatures, probe_features, probe_runtime};
 pub use refusal::{Refusal, input_refusal};
 pub use runtime::{COMMAND_TIMEOUT, ContainerState, Runtime, RuntimeError};

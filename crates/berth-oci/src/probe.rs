@@ -5,6 +5,9 @@
 //! creates (never starts) a throw-away container whose rootfs is an empty directory with the
 //! host's `/usr` bound read-only, then deletes it. Everything lives under a scratch
 //! directory with its own runtime `--root`, and is removed before returning.
+//!
+//! A runtime that works is then asked what it can do beyond that (`<runtime> features`,
+//! the OCI runtime-spec's features document), together with what this kernel can do.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -60,6 +63,92 @@ pub enum ProbeError {
         /// The command.
         step: &'static str,
     },
+}
+
+/// Oldest kernel with `mount_setattr(2)`, which `rro` needs (Linux 5.12).
+const MOUNT_SETATTR_KERNEL: (u32, u32) = (5, 12);
+
+/// What a working runtime can do on this host, beyond running a container.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RuntimeFeatures {
+    /// Recursive read-only bind mounts: the runtime lists the `rro` mount option in
+    /// `features` and the kernel has `mount_setattr` (the CRI's own recipe for runc-like
+    /// runtimes, which containerd and CRI-O follow).
+    pub recursive_read_only: bool,
+}
+
+/// Asks `binary features` what it supports. A runtime without the subcommand (crun 1.8),
+/// one that fails or prints something unreadable supports nothing beyond the basics.
+pub async fn probe_features(binary: &Path) -> RuntimeFeatures {
+    let mount_options = match features_output(binary).await {
+        Ok(json) => match mount_options(&json) {
+            Ok(options) => options,
+            Err(e) => {
+                tracing::warn!(binary = %binary.display(), error = %e, "unreadable `features` output; assuming no optional features");
+                Vec::new()
+            }
+        },
+        Err(e) => {
+            tracing::info!(binary = %binary.display(), reason = %e, "runtime reports no features; assuming no optional features");
+            Vec::new()
+        }
+    };
+    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    let rro_option = mount_options.iter().any(|o| o == "rro");
+    let rro_kernel = kernel_at_least(&kernel, MOUNT_SETATTR_KERNEL);
+    if rro_option && !rro_kernel {
+        tracing::warn!(binary = %binary.display(), kernel = %kernel.trim(), "runtime supports recursive read-only mounts but the kernel (< 5.12) does not");
+    }
+    RuntimeFeatures {
+        recursive_read_only: rro_option && rro_kernel,
+    }
+}
+
+/// The stdout of `binary features`, or why there is none.
+async fn features_output(binary: &Path) -> Result<String, String> {
+    // `features` starts no container, so its pipes close when it exits.
+    let child = Command::new(binary)
+        .arg("features")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .output();
+    let out = tokio::time::timeout(STEP_TIMEOUT, child)
+        .await
+        .map_err(|_| format!("`features` did not finish within {STEP_TIMEOUT:?}"))?
+        .map_err(|e| format!("cannot run: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "`features` failed ({}): {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
+    }
+    String::from_utf8(out.stdout).map_err(|e| format!("`features` printed non-UTF-8: {e}"))
+}
+
+/// The `mountOptions` of an OCI features document (absent: none).
+fn mount_options(json: &str) -> Result<Vec<String>, serde_json::Error> {
+    #[derive(serde::Deserialize)]
+    struct Features {
+        #[serde(rename = "mountOptions", default)]
+        mount_options: Vec<String>,
+    }
+    Ok(serde_json::from_str::<Features>(json)?.mount_options)
+}
+
+/// Whether a kernel release (`6.1.0-18-amd64`, `5.12.0`) is at least `major.minor`; an
+/// unreadable one is not.
+fn kernel_at_least(release: &str, (major, minor): (u32, u32)) -> bool {
+    let mut parts = release
+        .trim()
+        .split(|c: char| !c.is_ascii_digit())
+        .map(|n| n.parse::<u32>().ok());
+    match (parts.next().flatten(), parts.next().flatten()) {
+        (Some(a), Some(b)) => (a, b) >= (major, minor),
+        _ => false,
+    }
 }
 
 /// Creates and deletes a container with `binary` under `scratch` (which must not exist
@@ -225,6 +314,34 @@ mod tests {
             &["/bin/true"]
         );
         assert!(dir.path().join("rootfs/bin").is_symlink());
+    }
+
+    #[test]
+    fn mount_options_come_from_the_features_document() {
+        let json = r#"{"ociVersionMin":"1.0.0","mountOptions":["bind","rbind","ro","rro"]}"#;
+        assert_eq!(mount_options(json).unwrap(), ["bind", "rbind", "ro", "rro"]);
+        assert!(
+            mount_options(r#"{"ociVersionMin":"1.0.0"}"#)
+                .unwrap()
+                .is_empty()
+        );
+        assert!(mount_options("crun: unknown command features").is_err());
+    }
+
+    #[test]
+    fn kernel_releases_compare_by_major_and_minor() {
+        assert!(kernel_at_least("6.18.44-fc-v1252\n", (5, 12)));
+        assert!(kernel_at_least("5.12.0", (5, 12)));
+        assert!(!kernel_at_least("5.11.22-generic", (5, 12)));
+        assert!(!kernel_at_least("4.19.0-26-amd64", (5, 12)));
+        assert!(!kernel_at_least("", (5, 12)));
+        assert!(!kernel_at_least("garbage", (5, 12)));
+    }
+
+    #[tokio::test]
+    async fn missing_binary_has_no_features() {
+        let f = probe_features(Path::new("/nonexistent/runc")).await;
+        assert_eq!(f, RuntimeFeatures::default());
     }
 
     #[tokio::test]

@@ -31,12 +31,14 @@ pub(crate) fn status(s: RuntimeStatus) -> cri::StatusResponse {
         })
         .collect();
     // The default handler is listed as "" as the CRI asks, then every working handler.
-    let runtime_handlers = std::iter::once(String::new())
-        .chain(s.handlers)
-        .map(|name| cri::RuntimeHandler {
-            name,
+    let runtime_handlers = s
+        .handlers
+        .into_iter()
+        .map(|h| cri::RuntimeHandler {
+            name: h.name,
             features: Some(cri::RuntimeHandlerFeatures {
-                recursive_read_only_mounts: false,
+                recursive_read_only_mounts: h.recursive_read_only_mounts,
+                // User namespaces are not built yet.
                 user_namespaces: false,
             }),
         })
@@ -46,7 +48,7 @@ pub(crate) fn status(s: RuntimeStatus) -> cri::StatusResponse {
         info: s.info.into_iter().collect(),
         runtime_handlers,
         features: Some(cri::RuntimeFeatures {
-            supplemental_groups_policy: false,
+            supplemental_groups_policy: s.supplemental_groups_policy,
         }),
     }
 }
@@ -339,6 +341,44 @@ pub(crate) fn sandbox(s: SandboxStatus) -> cri::PodSandbox {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn status_declares_features_per_handler() {
+        let handler = |name: &str, rro| berth_domain::HandlerStatus {
+            name: name.into(),
+            recursive_read_only_mounts: rro,
+        };
+        let answer = status(RuntimeStatus {
+            conditions: Vec::new(),
+            handlers: vec![
+                handler("", true),
+                handler("crun", false),
+                handler("runc", true),
+            ],
+            supplemental_groups_policy: true,
+            info: Default::default(),
+        });
+        let declared: Vec<(String, bool, bool)> = answer
+            .runtime_handlers
+            .into_iter()
+            .map(|h| {
+                let f = h.features.unwrap();
+                (h.name, f.recursive_read_only_mounts, f.user_namespaces)
+            })
+            .collect();
+        assert_eq!(
+            declared,
+            [
+                (String::new(), true, false),
+                ("crun".into(), false, false),
+                ("runc".into(), true, false)
+            ]
+        );
+        assert!(answer.features.unwrap().supplemental_groups_policy);
+        let recovering = status(RuntimeStatus::recovering());
+        assert_eq!(recovering.runtime_handlers.len(), 1);
+        assert!(recovering.features.unwrap().supplemental_groups_policy);
+    }
 
     fn pod(f: impl FnOnce(&mut cri::PodSandboxConfig)) -> cri::RunPodSandboxRequest {
         let mut config = cri::PodSandboxConfig {

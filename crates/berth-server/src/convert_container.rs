@@ -1,8 +1,8 @@
 //! Container requests and answers between CRI types and the domain's.
 
 use berth_domain::container::{
-    ContainerRequest, ContainerStatus, DeviceRequest, MountRequest, Propagation, SeccompProfile,
-    SecurityRequest, UserRequest, seccomp,
+    ContainerRequest, ContainerStatus, DeviceRequest, GroupsPolicy, MountRequest, Propagation,
+    SeccompProfile, SecurityRequest, UserRequest, seccomp,
 };
 use berth_store::ResourcesRecord;
 use k8s_cri::v1 as cri;
@@ -39,6 +39,14 @@ pub(crate) fn container_request(
             .iter()
             .map(|g| non_negative(*g, "supplemental group"))
             .collect::<Result<_, _>>()?,
+        groups_policy: match known(
+            sc.supplemental_groups_policy,
+            "linux.security_context.supplemental_groups_policy",
+            "SupplementalGroupsPolicy",
+        )? {
+            cri::SupplementalGroupsPolicy::Merge => GroupsPolicy::Merge,
+            cri::SupplementalGroupsPolicy::Strict => GroupsPolicy::Strict,
+        },
     };
     let seccomp = match sc.seccomp {
         Some(p) => match known(
@@ -91,6 +99,7 @@ pub(crate) fn container_request(
                 container_path: m.container_path,
                 host_path: m.host_path,
                 readonly: m.readonly,
+                recursive_read_only: m.recursive_read_only,
             })
         })
         .collect::<Result<Vec<_>, String>>()?;
@@ -197,6 +206,7 @@ pub(crate) fn container_status(status: ContainerStatus) -> cri::ContainerStatusR
             container_path: m.container_path.clone(),
             host_path: m.host_path.clone(),
             readonly: m.readonly,
+            recursive_read_only: m.recursive_read_only,
             propagation: match m.propagation.as_str() {
                 "rslave" => cri::MountPropagation::PropagationHostToContainer,
                 "rshared" => cri::MountPropagation::PropagationBidirectional,
@@ -237,7 +247,13 @@ pub(crate) fn container_status(status: ContainerStatus) -> cri::ContainerStatusR
                 windows: None,
             }),
             image_id: c.image_ref,
-            user: None,
+            user: c.spec.user.map(|u| cri::ContainerUser {
+                linux: Some(cri::LinuxContainerUser {
+                    uid: u.uid.into(),
+                    gid: u.gid.into(),
+                    supplemental_groups: u.supplemental_groups.into_iter().map(i64::from).collect(),
+                }),
+            }),
         }),
         info,
     }
@@ -321,6 +337,10 @@ mod tests {
                 },
                 "apparmor.profile_type 7",
             ),
+            (
+                |c| security(c).supplemental_groups_policy = 2,
+                "supplemental_groups_policy 2: not a known SupplementalGroupsPolicy",
+            ),
         ];
         for (mutate, want) in cases {
             let err = container_request(request(mutate)).unwrap_err();
@@ -345,5 +365,19 @@ mod tests {
         .unwrap();
         assert_eq!(req.mounts[0].propagation, Propagation::Bidirectional);
         assert_eq!(req.security.apparmor, None);
+        assert_eq!(req.security.user.groups_policy, GroupsPolicy::Merge);
+        let req = container_request(request(|c| {
+            c.mounts = vec![cri::Mount {
+                container_path: "/a".into(),
+                host_path: "/b".into(),
+                readonly: true,
+                recursive_read_only: true,
+                ..Default::default()
+            }];
+            security(c).supplemental_groups_policy = cri::SupplementalGroupsPolicy::Strict as i32;
+        }))
+        .unwrap();
+        assert!(req.mounts[0].recursive_read_only && req.mounts[0].readonly);
+        assert_eq!(req.security.user.groups_policy, GroupsPolicy::Strict);
     }
 }

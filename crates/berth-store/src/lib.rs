@@ -19,6 +19,7 @@ pub use names::{NameRegistry, container_name, sandbox_name};
 pub use records::{
     ContainerMetadata, ContainerRecord, ContainerSpecRecord, ContainerState, ImageRecord,
     MountRecord, PodMetadata, ResourcesRecord, SandboxNetwork, SandboxRecord, SandboxState,
+    UserRecord,
 };
 
 #[cfg(test)]

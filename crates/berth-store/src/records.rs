@@ -207,6 +207,20 @@ pub struct ContainerSpecRecord {
     /// The container's memory cgroup directory on the node (for OOM detection), once started.
     #[serde(default)]
     pub memory_cgroup: String,
+    /// Who its first process runs as; `None` in records written before berth kept it.
+    #[serde(default)]
+    pub user: Option<UserRecord>,
+}
+
+/// The identity a container's first process starts with (CRI `LinuxContainerUser`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserRecord {
+    /// UID.
+    pub uid: u32,
+    /// Primary GID.
+    pub gid: u32,
+    /// Every group it holds, the primary included, sorted.
+    pub supplemental_groups: Vec<u32>,
 }
 
 /// A bind mount as created.
@@ -218,6 +232,9 @@ pub struct MountRecord {
     pub host_path: String,
     /// Read-only.
     pub readonly: bool,
+    /// Read-only recursively (`rro`), submounts included.
+    #[serde(default)]
+    pub recursive_read_only: bool,
     /// `private`, `rslave` or `rshared`.
     pub propagation: String,
 }

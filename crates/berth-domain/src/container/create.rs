@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use berth_image::ImageDetails;
 use berth_store::{
     ContainerMetadata, ContainerRecord, ContainerSpecRecord, ContainerState, MountRecord,
-    SandboxRecord, SandboxState, container_name,
+    SandboxRecord, SandboxState, UserRecord, container_name,
 };
 use oci_spec::runtime::{
     LinuxDeviceBuilder, LinuxDeviceCgroupBuilder, LinuxDeviceType, LinuxHugepageLimitBuilder, Spec,
@@ -112,6 +112,14 @@ impl ContainerService {
                 pod.state
             )));
         }
+        validate::features::recursive_read_only_supported(
+            &req.name,
+            &req.mounts,
+            &pod.runtime_handler,
+            s.handlers
+                .features(&pod.runtime_handler)
+                .recursive_read_only,
+        )?;
         let image = s
             .images
             .details(&req.image)
@@ -298,6 +306,11 @@ async fn build(
     let bad = |e: String| Error::InvalidRequest(format!("container {:?}: {e}", req.name));
     let user =
         process::resolve_user(&req.security.user, &config.user, &passwd, &group).map_err(bad)?;
+    record.spec.user = Some(UserRecord {
+        uid: user.uid,
+        gid: user.gid,
+        supplemental_groups: user.all_gids(),
+    });
     let args = process::command_line(&config.entrypoint, &config.cmd, &req.command, &req.args)
         .map_err(bad)?;
     let sec = &req.security;
@@ -319,6 +332,7 @@ async fn build(
             container_path: m.container_path.clone(),
             host_path: m.host_path.display().to_string(),
             readonly: m.readonly,
+            recursive_read_only: m.recursive_read_only,
             propagation: match m.propagation {
                 Propagation::Private => "private",
                 Propagation::HostToContainer => "rslave",
@@ -452,6 +466,7 @@ fn bind_mounts(req: &ContainerRequest) -> Result<Vec<BindMount>, String> {
                 container_path: m.container_path.clone(),
                 host_path: resolved,
                 readonly: m.readonly,
+                recursive_read_only: m.recursive_read_only,
                 propagation: m.propagation,
             })
         })

@@ -49,7 +49,7 @@ use crate::sandbox::{Helpers, NamespaceMode};
 use crate::{Error, Indexes};
 
 pub use exec::ExecOutput;
-pub use process::UserRequest;
+pub use process::{GroupsPolicy, UserRequest};
 pub use seccomp::SeccompProfile;
 pub use spec::Propagation;
 pub use status::ContainerStatus;
@@ -76,6 +76,9 @@ pub struct MountRequest {
     pub host_path: String,
     /// Read-only.
     pub readonly: bool,
+    /// Read-only all the way down, submounts included (needs `readonly`, Private
+    /// propagation and a handler that supports it).
+    pub recursive_read_only: bool,
     /// Propagation.
     pub propagation: Propagation,
 }

@@ -54,6 +54,28 @@ pub struct User {
     pub additional_gids: Vec<u32>,
 }
 
+impl User {
+    /// Every group the process holds: the primary, then the supplementary ones, sorted and
+    /// without repeats (what `ContainerStatus.user.linux.supplemental_groups` reports, as
+    /// containerd does).
+    pub fn all_gids(&self) -> Vec<u32> {
+        let set: BTreeSet<u32> = std::iter::once(self.gid)
+            .chain(self.additional_gids.iter().copied())
+            .collect();
+        set.into_iter().collect()
+    }
+}
+
+/// How supplementary groups are computed (CRI `SupplementalGroupsPolicy`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum GroupsPolicy {
+    /// The request's groups plus the groups the image's `/etc/group` lists the user in.
+    #[default]
+    Merge,
+    /// Only the request's groups: the image's `/etc/group` adds none.
+    Strict,
+}
+
 /// What the request says about the user.
 #[derive(Debug, Clone, Default)]
 pub struct UserRequest {
@@ -65,6 +87,8 @@ pub struct UserRequest {
     pub gid: Option<u32>,
     /// `supplemental_groups`.
     pub supplemental: Vec<u32>,
+    /// `supplemental_groups_policy`.
+    pub groups_policy: GroupsPolicy,
 }
 
 struct PasswdEntry {
@@ -108,7 +132,8 @@ fn groups(text: &str) -> Vec<(String, u32, Vec<String>)> {
 /// Resolves the user from the request, else the image's `User` (`name`, `uid`, `name:group`,
 /// `uid:gid`), through the image rootfs's `/etc/passwd` and `/etc/group` texts. `run_as_group`
 /// without a user is refused; an unknown user name is refused; an unknown numeric UID runs with
-/// GID 0, as runc does. Supplementary groups: the request's plus the groups listing the user.
+/// GID 0, as runc does. Supplementary groups: the request's, plus (policy Merge) the groups
+/// listing the user; never the primary GID itself.
 pub fn resolve_user(
     request: &UserRequest,
     image_user: &str,
@@ -160,7 +185,7 @@ pub fn resolve_user(
         gid = g;
     }
     let mut additional: BTreeSet<u32> = request.supplemental.iter().copied().collect();
-    if let Some(name) = &name {
+    if let (Some(name), GroupsPolicy::Merge) = (&name, request.groups_policy) {
         additional.extend(
             group_entries
                 .iter()
@@ -420,6 +445,37 @@ mod tests {
             resolve_user(&group_only, "app", PASSWD, GROUP).is_err(),
             "run_as_group without a user"
         );
+    }
+
+    #[test]
+    fn strict_policy_ignores_the_image_groups() {
+        let merge = UserRequest {
+            uid: Some(1000),
+            supplemental: vec![1234],
+            ..Default::default()
+        };
+        let user = resolve_user(&merge, "", PASSWD, GROUP).unwrap();
+        assert_eq!(user.additional_gids, vec![1234, 3000]);
+        assert_eq!(user.all_gids(), vec![1000, 1234, 3000]);
+        let strict = UserRequest {
+            groups_policy: GroupsPolicy::Strict,
+            ..merge
+        };
+        let user = resolve_user(&strict, "", PASSWD, GROUP).unwrap();
+        assert_eq!(
+            (user.uid, user.gid),
+            (1000, 1000),
+            "the primary group still comes from /etc/passwd"
+        );
+        assert_eq!(user.additional_gids, vec![1234]);
+        assert_eq!(user.all_gids(), vec![1000, 1234]);
+        // The image's `user:group` names the primary group: Strict keeps it.
+        let strict_image = UserRequest {
+            groups_policy: GroupsPolicy::Strict,
+            ..Default::default()
+        };
+        let user = resolve_user(&strict_image, "app:extra", PASSWD, GROUP).unwrap();
+        assert_eq!((user.gid, user.all_gids()), (3000, vec![3000]));
     }
 
     #[test]

@@ -35,6 +35,9 @@ pub struct BindMount {
     pub host_path: PathBuf,
     /// Read-only.
     pub readonly: bool,
+    /// Read-only recursively (`rro`): submounts of the host path too. Checked beforehand:
+    /// only with `readonly`, Private propagation and a runtime that has it.
+    pub recursive_read_only: bool,
     /// Propagation.
     pub propagation: Propagation,
 }
@@ -248,6 +251,12 @@ pub fn container_spec(input: &ContainerSpecInput) -> Result<Spec, String> {
         if m.readonly {
             options.push("ro".into());
         }
+        if m.recursive_read_only {
+            // `ro` alone remounts only the top of an `rbind`: a submount of the host path
+            // stays writable. `rro` has the runtime apply MOUNT_ATTR_RDONLY with AT_RECURSIVE
+            // (mount_setattr, Linux 5.12) to the whole tree, as containerd asks.
+            options.push("rro".into());
+        }
         mounts.push(bind(&m.container_path, &m.host_path, options)?);
     }
     spec.set_mounts(Some(mounts));
@@ -362,6 +371,7 @@ mod tests {
                 container_path: "/data".into(),
                 host_path: "/srv/data".into(),
                 readonly: true,
+                recursive_read_only: false,
                 propagation: Propagation::HostToContainer,
             }],
             pod_dir: "/run/berth/sandboxes/p".into(),
@@ -381,6 +391,31 @@ mod tests {
             cgroups_path: "/kubepods/pod1/c1".into(),
             sysctls: BTreeMap::new(),
         }
+    }
+
+    #[test]
+    fn a_recursive_read_only_mount_asks_for_rro() {
+        let mut rro = input();
+        rro.mounts = vec![BindMount {
+            container_path: "/data".into(),
+            host_path: "/srv/data".into(),
+            readonly: true,
+            recursive_read_only: true,
+            propagation: Propagation::Private,
+        }];
+        let spec = container_spec(&rro).unwrap();
+        let data = spec
+            .mounts()
+            .as_ref()
+            .unwrap()
+            .iter()
+            .find(|m| m.destination() == Path::new("/data"))
+            .cloned()
+            .unwrap();
+        assert_eq!(
+            data.options().clone().unwrap(),
+            ["rbind", "rprivate", "ro", "rro"]
+        );
     }
 
     #[test]
@@ -453,6 +488,7 @@ mod tests {
                 .contains(&"rslave".to_owned())
         );
         assert!(data.options().as_ref().unwrap().contains(&"ro".to_owned()));
+        assert!(!data.options().as_ref().unwrap().contains(&"rro".to_owned()));
         let process = spec.process().as_ref().unwrap();
         assert_eq!((process.user().uid(), process.user().gid()), (1000, 1000));
         assert_eq!(process.user().additional_gids().clone(), Some(vec![3000]));

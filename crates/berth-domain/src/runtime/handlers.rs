@@ -2,7 +2,9 @@
 //!
 //! Configured handlers are used as written; `crun` and `runc` are added when found in `PATH`
 //! and not configured. Every handler is probed once at start (see `berth_oci::probe_runtime`)
-//! so that a runtime that cannot work on this host is known before a pod needs it.
+//! so that a runtime that cannot work on this host is known before a pod needs it, and a
+//! working one is asked once which optional features it has (`berth_oci::probe_features`):
+//! Status declares them per handler and CreateContainer refuses what a handler lacks.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -17,6 +19,8 @@ pub struct Handler {
     pub binary: Option<PathBuf>,
     /// `Ok` when the probe created a container; else why not.
     pub health: Result<(), String>,
+    /// What it can do beyond the basics; all off unless the probe passed.
+    pub features: berth_oci::RuntimeFeatures,
 }
 
 /// Every handler by name, and the default's name.
@@ -47,21 +51,28 @@ impl Handlers {
                 None => Handler {
                     binary: None,
                     health: Err(format!("binary {} not found", path.display())),
+                    features: Default::default(),
                 },
                 Some(binary) => {
                     let scratch = config.state.join("probe").join(&name);
                     let health = berth_oci::probe_runtime(&binary, &scratch)
                         .await
                         .map_err(|e| e.to_string());
+                    let features = if health.is_ok() {
+                        berth_oci::probe_features(&binary).await
+                    } else {
+                        Default::default()
+                    };
                     Handler {
                         binary: Some(binary),
                         health,
+                        features,
                     }
                 }
             };
             match &handler.health {
                 Ok(()) => {
-                    tracing::info!(handler = %name, binary = ?handler.binary, "runtime handler works")
+                    tracing::info!(handler = %name, binary = ?handler.binary, recursive_read_only = handler.features.recursive_read_only, "runtime handler works")
                 }
                 Err(e) => tracing::warn!(handler = %name, error = %e, "runtime handler unusable"),
             }
@@ -119,6 +130,21 @@ impl Handlers {
         self.default_problem.as_deref()
     }
 
+    /// The features of handler `name` (`""`: the default), all off when it is unknown or
+    /// does not work.
+    pub fn features(&self, name: &str) -> berth_oci::RuntimeFeatures {
+        let name = if name.is_empty() {
+            self.default_name().unwrap_or_default()
+        } else {
+            name
+        };
+        self.handlers
+            .get(name)
+            .filter(|h| h.health.is_ok())
+            .map(|h| h.features)
+            .unwrap_or_default()
+    }
+
     /// Every handler by name.
     pub fn all(&self) -> &BTreeMap<String, Handler> {
         &self.handlers
@@ -133,7 +159,32 @@ mod tests {
         Handler {
             binary: Some("/x".into()),
             health: if ok { Ok(()) } else { Err("refused".into()) },
+            features: berth_oci::RuntimeFeatures {
+                recursive_read_only: true,
+            },
         }
+    }
+
+    #[test]
+    fn features_are_per_handler_and_the_default_answers_for_empty() {
+        let mut crun = h(true);
+        crun.features.recursive_read_only = false;
+        let all = BTreeMap::from([
+            ("crun".into(), crun),
+            ("runc".into(), h(true)),
+            ("kata".into(), h(false)),
+        ]);
+        let hs = Handlers::choose_default(all, Some("runc"));
+        assert!(hs.features("runc").recursive_read_only);
+        assert!(hs.features("").recursive_read_only, "the default is runc");
+        assert!(!hs.features("crun").recursive_read_only);
+        assert!(
+            !hs.features("kata").recursive_read_only,
+            "a broken handler has none"
+        );
+        assert!(!hs.features("nope").recursive_read_only);
+        let none = Handlers::choose_default(BTreeMap::new(), None);
+        assert!(!none.features("").recursive_read_only);
     }
 
     #[test]

@@ -13,7 +13,7 @@ use berth_store::Store;
 
 use crate::Error;
 pub use handlers::{Handler, Handlers};
-pub use status::{Condition, RuntimeStatus};
+pub use status::{Condition, HandlerStatus, RuntimeStatus};
 pub use version::VersionInfo;
 
 /// Store meta key of the pod CIDR.

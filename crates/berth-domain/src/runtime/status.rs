@@ -24,13 +24,25 @@ pub struct Condition {
     pub message: String,
 }
 
+/// One runtime handler as `Status` declares it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HandlerStatus {
+    /// Its name; `""` is the default handler.
+    pub name: String,
+    /// Recursive read-only mounts work with it on this kernel.
+    pub recursive_read_only_mounts: bool,
+}
+
 /// The answer to `Status`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RuntimeStatus {
     /// RuntimeReady, then NetworkReady.
     pub conditions: Vec<Condition>,
-    /// Names of the handlers that passed their probe.
-    pub handlers: Vec<String>,
+    /// The default handler as `""`, then every handler that passed its probe.
+    pub handlers: Vec<HandlerStatus>,
+    /// SupplementalGroupsPolicy (Merge and Strict) and `ContainerStatus.user` are
+    /// implemented: berth builds the groups itself, whatever the handler.
+    pub supplemental_groups_policy: bool,
     /// JSON documents by key, only when verbose.
     pub info: BTreeMap<String, String>,
 }
@@ -47,7 +59,12 @@ impl RuntimeStatus {
         };
         RuntimeStatus {
             conditions: vec![condition(RUNTIME_READY), condition(NETWORK_READY)],
-            handlers: Vec::new(),
+            // No handler has been probed yet: none declares an optional feature.
+            handlers: vec![HandlerStatus {
+                name: String::new(),
+                recursive_read_only_mounts: false,
+            }],
+            supplemental_groups_policy: true,
             info: BTreeMap::new(),
         }
     }
@@ -93,12 +110,18 @@ impl RuntimeInfo {
                 None,
             ),
         };
-        let handlers = self
+        let working = self
             .handlers
             .all()
             .iter()
             .filter(|(_, h)| h.health.is_ok())
-            .map(|(name, _)| name.clone())
+            .map(|(name, _)| name.as_str());
+        let handlers = std::iter::once("")
+            .chain(working)
+            .map(|name| HandlerStatus {
+                name: name.to_owned(),
+                recursive_read_only_mounts: self.handlers.features(name).recursive_read_only,
+            })
             .collect();
         let mut info = BTreeMap::new();
         if verbose {
@@ -113,6 +136,7 @@ impl RuntimeInfo {
                         "healthy": h.health.is_ok(),
                         "error": h.health.as_ref().err(),
                         "default": self.handlers.default_name() == Some(name.as_str()),
+                        "recursiveReadOnlyMounts": h.features.recursive_read_only,
                     });
                     (name.clone(), v)
                 })
@@ -137,6 +161,7 @@ impl RuntimeInfo {
         RuntimeStatus {
             conditions: vec![runtime, network],
             handlers,
+            supplemental_groups_policy: true,
             info,
         }
     }

@@ -10,6 +10,7 @@
 
 pub mod cgroup;
 pub mod dns;
+pub mod features;
 pub mod names;
 pub mod paths;
 pub mod resources;
@@ -207,6 +208,7 @@ pub fn container(req: &ContainerRequest) -> Result<(), InvalidField> {
             paths::host_absolute,
         )?;
     }
+    features::mounts(&c, &req.mounts)?;
     for (i, d) in req.devices.iter().enumerate() {
         c.check(
             format!("devices[{i}].host_path"),
