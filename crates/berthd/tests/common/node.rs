@@ -25,6 +25,18 @@ pub struct Node {
 
 impl Drop for Node {
     fn drop(&mut self) {
+        // A failing test shows what berthd said (every daemon of the node, restarts included).
+        if std::thread::panicking() {
+            let all = std::fs::read_to_string(self.dir.path().join("all-daemons.log"))
+                .unwrap_or_default();
+            let log = all + &self.daemon.log();
+            let lines: Vec<&str> = log
+                .lines()
+                .filter(|l| !l.contains(" DEBUG "))
+                .collect();
+            let tail = &lines[lines.len().saturating_sub(200)..];
+            eprintln!("---- berthd log (last {} lines) ----\n{}", tail.len(), tail.join("\n"));
+        }
         super::clean_leftovers(self.dir.path());
     }
 }
