@@ -543,6 +543,12 @@ async fn security_context_mounts_and_pod_sysctls_apply() {
         "{bounding:x}"
     );
     assert_eq!(field("NoNewPrivs:"), "1");
+    // The primary GID is among the process's supplementary groups too (CVE-2023-25173).
+    let groups = field("Groups:");
+    assert!(
+        groups.split_whitespace().any(|g| g == "1000"),
+        "Groups: {groups}"
+    );
     // Read-only root, a masked path, the bind mounts (symlink resolved, missing host path
     // created), and seccomp refusing sethostname even with CAP_SYS_ADMIN.
     let out = n.exec(&id, &["touch", "/rootfile"], 5).await.unwrap();

@@ -186,7 +186,10 @@ pub fn container_spec(input: &ContainerSpecInput) -> Result<Spec, String> {
     let user = UserBuilder::default()
         .uid(input.user.uid)
         .gid(input.user.gid)
-        .additional_gids(input.user.additional_gids.clone())
+        // The primary GID is in the list too: a process whose supplementary groups leave
+        // it out can shed it with setgroups and bypass "negative" group permissions
+        // (CVE-2023-25173 in containerd, the same fixed in CRI-O, Moby and Podman).
+        .additional_gids(input.user.all_gids())
         .build()
         .map_err(|e| e.to_string())?;
     let mut process = ProcessBuilder::default()
@@ -491,7 +494,11 @@ mod tests {
         assert!(!data.options().as_ref().unwrap().contains(&"rro".to_owned()));
         let process = spec.process().as_ref().unwrap();
         assert_eq!((process.user().uid(), process.user().gid()), (1000, 1000));
-        assert_eq!(process.user().additional_gids().clone(), Some(vec![3000]));
+        // The primary GID is among the supplementary groups (CVE-2023-25173).
+        assert_eq!(
+            process.user().additional_gids().clone(),
+            Some(vec![1000, 3000])
+        );
         assert_eq!(process.no_new_privileges(), Some(true));
         let caps = process
             .capabilities()

@@ -142,7 +142,7 @@ impl RuntimeInfo {
                 })
                 .collect();
             info.insert(
-                "runtimeHandlers".to_owned(),
+                "runtimeHandlerProbes".to_owned(),
                 serde_json::Value::Object(runtimes).to_string(),
             );
             info.insert(

@@ -30,12 +30,13 @@ impl Drop for Node {
             let all = std::fs::read_to_string(self.dir.path().join("all-daemons.log"))
                 .unwrap_or_default();
             let log = all + &self.daemon.log();
-            let lines: Vec<&str> = log
-                .lines()
-                .filter(|l| !l.contains(" DEBUG "))
-                .collect();
+            let lines: Vec<&str> = log.lines().filter(|l| !l.contains(" DEBUG ")).collect();
             let tail = &lines[lines.len().saturating_sub(200)..];
-            eprintln!("---- berthd log (last {} lines) ----\n{}", tail.len(), tail.join("\n"));
+            eprintln!(
+                "---- berthd log (last {} lines) ----\n{}",
+                tail.len(),
+                tail.join("\n")
+            );
         }
         super::clean_leftovers(self.dir.path());
     }
