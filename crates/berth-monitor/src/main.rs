@@ -120,6 +120,61 @@ fn pipe() -> std::io::Result<(OwnedFd, OwnedFd)> {
     Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
 }
 
+/// Runs `command` to its end while reading (and dropping) whatever arrives on `fds`, the
+/// container's output pipes. Before `start` only the runtime writes there (its diagnostics,
+/// which its `--log` file has too); the container's own output begins after `start`, when the
+/// copiers own the pipes.
+fn run_draining(command: &mut Command, fds: &[i32]) -> std::io::Result<std::process::ExitStatus> {
+    if fds.is_empty() {
+        return command.status();
+    }
+    let (wake_r, wake_w) = pipe()?;
+    std::thread::scope(|scope| {
+        scope.spawn(|| drain_until_woken(fds, wake_r.as_raw_fd()));
+        let status = command.status();
+        let _ = (&File::from(wake_w)).write_all(b"x");
+        status
+    })
+}
+
+/// Reads `fds` as data arrives, dropping it, until `wake` is readable; a pipe at its end is
+/// left out of the wait.
+fn drain_until_woken(fds: &[i32], wake: i32) {
+    let mut open: Vec<i32> = fds.to_vec();
+    let mut buf = vec![0u8; 16 << 10];
+    loop {
+        let mut polled: Vec<libc::pollfd> = std::iter::once(wake)
+            .chain(open.iter().copied())
+            .map(|fd| libc::pollfd {
+                fd,
+                events: libc::POLLIN,
+                revents: 0,
+            })
+            .collect();
+        // SAFETY: a valid array of pollfd structs of the given length.
+        let n = unsafe { libc::poll(polled.as_mut_ptr(), polled.len() as libc::nfds_t, -1) };
+        if n < 0 {
+            if std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted {
+                continue;
+            }
+            return;
+        }
+        if polled[0].revents != 0 {
+            return;
+        }
+        for p in &polled[1..] {
+            if p.revents == 0 {
+                continue;
+            }
+            // SAFETY: reading into a buffer we own, of the length given.
+            let read = unsafe { libc::read(p.fd, buf.as_mut_ptr().cast(), buf.len()) };
+            if read <= 0 {
+                open.retain(|fd| *fd != p.fd);
+            }
+        }
+    }
+}
+
 /// Accepts the runtime's connection on the console socket and takes the one fd it sends
 /// (SCM_RIGHTS), waiting at most a few seconds.
 fn receive_fd(listener: &UnixListener) -> std::io::Result<OwnedFd> {
@@ -367,9 +422,11 @@ fn run(args: Args, mut ready: File) -> Result<(), String> {
                     .stderr(Stdio::from(err_w));
             }
         }
-        command
-            .arg(&a.id)
-            .status()
+        command.arg(&a.id);
+        // The runtime writes its own errors to the container's stderr pipe: read the pipes
+        // while it runs, or an error longer than a pipe's buffer blocks it (and us) forever.
+        let fds: Vec<i32> = outputs.iter().map(|(fd, _)| fd.as_raw_fd()).collect();
+        run_draining(&mut command, &fds)
             .map_err(|e| format!("cannot run {}: {e}", a.runtime.display()))
             .and_then(|s| {
                 if s.success() {

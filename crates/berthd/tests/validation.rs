@@ -6,6 +6,7 @@
 mod common;
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use berth_cri_client::cri;
 use common::node::{Node, node, spec};
@@ -544,10 +545,21 @@ async fn invalid_requests_are_refused_before_anything_is_made() {
                 "command",
                 "/no-such-binary".into(),
             ),
+            // The runtime's error quoting it is longer than a pipe's buffer: the monitor
+            // used to wait for the runtime while the runtime waited for the pipe (a hang).
+            (
+                "an executable name of 200 kB",
+                with(&|c| c.command = vec!["a".repeat(200_000)]),
+                "command",
+                "aaaaaaaa".into(),
+            ),
         ]
     };
     for (case, config, field, value) in cases {
-        refused(case, n.create(&pod, config).await, field, &value);
+        let answer = tokio::time::timeout(Duration::from_secs(60), n.create(&pod, config))
+            .await
+            .unwrap_or_else(|_| panic!("{case}: CreateContainer did not answer in 60 s"));
+        refused(case, answer, field, &value);
     }
     assert_eq!(
         snapshot(&mut n).await,
