@@ -540,6 +540,12 @@ async fn invalid_requests_are_refused_before_anything_is_made() {
                 "unable to set memory limit".into(),
             ),
             (
+                "working directory inside /proc",
+                with(&|c| c.working_dir = "/proc/berth-missing".into()),
+                "working_dir",
+                "/proc/berth-missing".into(),
+            ),
+            (
                 "an executable the image does not have",
                 with(&|c| c.command = vec!["/no-such-binary".into()]),
                 "command",

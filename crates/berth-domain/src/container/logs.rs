@@ -19,20 +19,29 @@ impl ContainerService {
             )));
         }
         let dir = self.shared.monitor_dir(&id);
-        blocking("reopening a container log", move || {
+        let asked = dir.clone();
+        let result = blocking("reopening a container log", move || {
             monitor::ask(
-                &dir,
+                &asked,
                 &Request::ReopenLog,
                 std::time::Duration::from_secs(10),
             )
             .map(drop)
             .map_err(Error::InvalidRequest)
         })
-        .await
-        .map_err(|e| Error::Container {
-            id,
-            step: "reopen the log",
-            reason: e.to_string(),
+        .await;
+        result.map_err(|e| {
+            // The container exited (and its monitor left) after the state check above.
+            if !dir.exists() || self.shared.live(&id).is_none() {
+                return Error::FailedPrecondition(format!(
+                    "container {id} is no longer running: it has no log to reopen"
+                ));
+            }
+            Error::Container {
+                id,
+                step: "reopen the log",
+                reason: e.to_string(),
+            }
         })
     }
 }

@@ -193,7 +193,7 @@ pub fn container(req: &ContainerRequest) -> Result<(), InvalidField> {
         if d.is_empty() {
             Ok(())
         } else {
-            paths::container_absolute(d)
+            paths::working_dir(d)
         }
     })?;
     for (i, m) in req.mounts.iter().enumerate() {

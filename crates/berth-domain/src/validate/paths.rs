@@ -48,6 +48,16 @@ pub fn mount_point(path: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// The container's working directory: absolute, and not inside `/proc`, where the runtime
+/// cannot create a missing one.
+pub fn working_dir(path: &str) -> Result<(), String> {
+    absolute(path)?;
+    if path.trim_end_matches('/').starts_with("/proc/") {
+        return Err("is inside /proc, where the runtime cannot create it".into());
+    }
+    Ok(())
+}
+
 fn absolute(path: &str) -> Result<(), String> {
     common(path)?;
     if !path.starts_with('/') {
@@ -107,6 +117,9 @@ mod tests {
         for ok in ["/proc/cpuinfo", "/procfs", "/data", "/sys/fs/bpf"] {
             assert_eq!(mount_point(ok), Ok(()), "{ok:?}");
         }
+        assert!(working_dir("/proc/missing").is_err());
+        assert_eq!(working_dir("/proc"), Ok(()));
+        assert_eq!(working_dir("/work"), Ok(()));
     }
 
     #[test]
