@@ -397,6 +397,9 @@ impl Fuzzer {
         match &case.call {
             Call::StopContainer(r) => r.timeout >= limit,
             Call::CheckpointContainer(r) => r.timeout >= limit,
+            // ExecSync's own timeout: DeadlineExceeded is its documented answer when the
+            // command outlives it (a `sleep 1` with timeout 1 races it).
+            Call::ExecSync(r) => r.timeout > 0,
             _ => false,
         }
     }
