@@ -153,15 +153,18 @@ struct CallerWatch {
     span: tracing::Span,
     rpc: &'static str,
     then: &'static str,
+    /// A mutating call's caller going away is worth a warning; a read's is routine.
+    mutating: bool,
     answered: bool,
 }
 
 impl CallerWatch {
-    fn new(span: tracing::Span, rpc: &'static str, then: &'static str) -> Self {
+    fn new(span: tracing::Span, rpc: &'static str, then: &'static str, mutating: bool) -> Self {
         Self {
             span,
             rpc,
             then,
+            mutating,
             answered: false,
         }
     }
@@ -173,13 +176,18 @@ impl CallerWatch {
 
 impl Drop for CallerWatch {
     fn drop(&mut self) {
-        if !self.answered {
-            let _entered = self.span.enter();
+        if self.answered {
+            return;
+        }
+        let _entered = self.span.enter();
+        if self.mutating {
             tracing::warn!(
                 rpc = self.rpc,
                 "the caller went away (cancelled or past its deadline); {}",
                 self.then
             );
+        } else {
+            tracing::debug!(rpc = self.rpc, "the caller went away; {}", self.then);
         }
     }
 }
@@ -235,6 +243,7 @@ impl Cri {
         let metrics = self.metrics.clone();
         let rpc = call.rpc;
         let lifetime = call.lifetime;
+        let mutating = call.mutating;
         let finished = async move {
             let start = Instant::now();
             let result = match work {
@@ -246,7 +255,7 @@ impl Cri {
         .instrument(span.clone());
         match lifetime {
             Lifetime::Caller => {
-                let mut watch = CallerWatch::new(span, rpc, "the call ends with it");
+                let mut watch = CallerWatch::new(span, rpc, "the call ends with it", mutating);
                 let result = finished.await;
                 watch.answered();
                 result.map(Response::new)
@@ -271,8 +280,12 @@ impl Cri {
                     }
                     .instrument(task_span),
                 );
-                let mut watch =
-                    CallerWatch::new(span, rpc, "berthd finishes the call in the background");
+                let mut watch = CallerWatch::new(
+                    span,
+                    rpc,
+                    "berthd finishes the call in the background",
+                    true,
+                );
                 let result = answered.await;
                 watch.answered();
                 match result {
