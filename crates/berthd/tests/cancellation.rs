@@ -60,14 +60,9 @@ async fn calls_cut_short_by_their_deadline_still_finish() {
     let made = wait_for(|| {
         let mut client = n.client.clone();
         async move {
-            let pods = client
-                .runtime
-                .list_pod_sandbox(cri::ListPodSandboxRequest::default())
+            common::list_pods(&mut client)
                 .await
-                .unwrap()
-                .into_inner()
-                .items;
-            pods.into_iter()
+                .into_iter()
                 .find(|p| p.metadata.as_ref().unwrap().name == "cut-run")
                 .filter(|p| p.state == cri::PodSandboxState::SandboxReady as i32)
         }
@@ -123,14 +118,10 @@ async fn calls_cut_short_by_their_deadline_still_finish() {
     wait_for(|| {
         let mut client = n.client.clone();
         async move {
-            let left = client
-                .runtime
-                .list_pod_sandbox(cri::ListPodSandboxRequest::default())
+            common::list_pods(&mut client)
                 .await
-                .unwrap()
-                .into_inner()
-                .items;
-            left.is_empty().then_some(())
+                .is_empty()
+                .then_some(())
         }
     })
     .await;
@@ -138,14 +129,7 @@ async fn calls_cut_short_by_their_deadline_still_finish() {
         "{PODS} removals, {cut_short} cut short by their deadline, all done in {:?}",
         started.elapsed()
     );
-    let containers = n
-        .client
-        .runtime
-        .list_containers(cri::ListContainersRequest::default())
-        .await
-        .unwrap()
-        .into_inner()
-        .containers;
+    let containers = common::list_containers(&mut n.client).await;
     assert!(containers.is_empty(), "{containers:?}");
     let log = n.daemon.log();
     assert!(

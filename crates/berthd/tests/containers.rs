@@ -241,14 +241,7 @@ async fn containers_run_exit_and_log_in_the_cri_format() {
 
     // Removing the pod removes its containers and leaves nothing behind.
     n.remove_pod(&pod.0).await;
-    let left = n
-        .client
-        .runtime
-        .list_containers(cri::ListContainersRequest::default())
-        .await
-        .unwrap()
-        .into_inner()
-        .containers;
+    let left = common::list_containers(&mut n.client).await;
     assert!(left.is_empty(), "{left:?}");
     n.assert_clean();
     assert_eq!(n.daemon.terminate().await.code(), Some(0));

@@ -239,14 +239,7 @@ async fn version_and_status_answer_while_recovery_runs() {
         .unwrap()
         .into_inner();
     assert_eq!(version.runtime_name, "berth");
-    let status = client
-        .runtime
-        .status(cri::StatusRequest { verbose: false })
-        .await
-        .unwrap()
-        .into_inner()
-        .status
-        .unwrap();
+    let status = conditions(&mut client).await;
     let ready = condition(&status, "RuntimeReady");
     assert!(!ready.status);
     assert_eq!(ready.reason, "RuntimeRecovering", "{ready:?}");
@@ -259,14 +252,19 @@ async fn version_and_status_answer_while_recovery_runs() {
     assert!(pods.message().contains("recovering"), "{pods}");
 
     let mut client = daemon.ready_client().await;
-    let status = client
+    let status = conditions(&mut client).await;
+    assert!(condition(&status, "RuntimeReady").status, "{status:?}");
+    assert!(daemon.terminate().await.success());
+}
+
+/// The runtime's conditions, from a non-verbose Status.
+async fn conditions(client: &mut berth_cri_client::CriClient) -> cri::RuntimeStatus {
+    client
         .runtime
         .status(cri::StatusRequest { verbose: false })
         .await
         .unwrap()
         .into_inner()
         .status
-        .unwrap();
-    assert!(condition(&status, "RuntimeReady").status, "{status:?}");
-    assert!(daemon.terminate().await.success());
+        .unwrap()
 }

@@ -210,14 +210,7 @@ async fn recursive_read_only_mounts_are_declared_and_reach_submounts() {
             "{msg}"
         );
     }
-    let listed = n
-        .client
-        .runtime
-        .list_containers(cri::ListContainersRequest::default())
-        .await
-        .unwrap()
-        .into_inner()
-        .containers;
+    let listed = common::list_containers(&mut n.client).await;
     assert_eq!(
         listed.len(),
         2,

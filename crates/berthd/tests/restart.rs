@@ -37,23 +37,11 @@ fn alive(pid: i32) -> bool {
 }
 
 async fn containers(n: &mut Node) -> Vec<cri::Container> {
-    n.client
-        .runtime
-        .list_containers(cri::ListContainersRequest::default())
-        .await
-        .unwrap()
-        .into_inner()
-        .containers
+    common::list_containers(&mut n.client).await
 }
 
 async fn pods(n: &mut Node) -> Vec<cri::PodSandbox> {
-    n.client
-        .runtime
-        .list_pod_sandbox(cri::ListPodSandboxRequest::default())
-        .await
-        .unwrap()
-        .into_inner()
-        .items
+    common::list_pods(&mut n.client).await
 }
 
 /// Stops and removes every pod, then checks the node is clean.

@@ -22,26 +22,14 @@ struct Snapshot {
 }
 
 async fn snapshot(n: &mut Node) -> Snapshot {
-    let mut pods: Vec<String> = n
-        .client
-        .runtime
-        .list_pod_sandbox(cri::ListPodSandboxRequest::default())
+    let mut pods: Vec<String> = common::list_pods(&mut n.client)
         .await
-        .unwrap()
-        .into_inner()
-        .items
         .into_iter()
         .map(|p| p.id)
         .collect();
     pods.sort();
-    let mut containers: Vec<String> = n
-        .client
-        .runtime
-        .list_containers(cri::ListContainersRequest::default())
+    let mut containers: Vec<String> = common::list_containers(&mut n.client)
         .await
-        .unwrap()
-        .into_inner()
-        .containers
         .into_iter()
         .map(|c| c.id)
         .collect();

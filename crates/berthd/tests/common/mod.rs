@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-use berth_cri_client::CriClient;
+use berth_cri_client::{CriClient, cri};
 
 pub const START_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -174,4 +174,26 @@ pub fn runc_ids(state: &Path) -> Vec<String> {
         .split_whitespace()
         .map(str::to_owned)
         .collect()
+}
+
+/// Every pod the runtime lists (no filter).
+pub async fn list_pods(client: &mut CriClient) -> Vec<cri::PodSandbox> {
+    client
+        .runtime
+        .list_pod_sandbox(cri::ListPodSandboxRequest::default())
+        .await
+        .unwrap()
+        .into_inner()
+        .items
+}
+
+/// Every container the runtime lists (no filter).
+pub async fn list_containers(client: &mut CriClient) -> Vec<cri::Container> {
+    client
+        .runtime
+        .list_containers(cri::ListContainersRequest::default())
+        .await
+        .unwrap()
+        .into_inner()
+        .containers
 }
