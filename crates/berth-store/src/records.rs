@@ -63,6 +63,53 @@ pub enum ContainerState {
     Unknown,
 }
 
+impl SandboxRecord {
+    /// READY in the store (whether its infra still runs is the controller's to say).
+    pub fn is_ready(&self) -> bool {
+        self.state == SandboxState::Ready
+    }
+
+    /// Stopped: nothing of it runs, its network is down.
+    pub fn is_stopped(&self) -> bool {
+        self.state == SandboxState::NotReady
+    }
+
+    /// RemovePodSandbox has begun: no container may join it.
+    pub fn is_terminating(&self) -> bool {
+        self.state == SandboxState::Terminating
+    }
+}
+
+impl ContainerRecord {
+    /// Created, not yet started.
+    pub fn is_created(&self) -> bool {
+        self.state == ContainerState::Created
+    }
+
+    /// Its process runs.
+    pub fn is_running(&self) -> bool {
+        self.state == ContainerState::Running
+    }
+
+    /// Created or running: its process may exist, so it has an exit watcher.
+    pub fn may_run(&self) -> bool {
+        matches!(
+            self.state,
+            ContainerState::Created | ContainerState::Running
+        )
+    }
+
+    /// RemoveContainer has begun.
+    pub fn is_removing(&self) -> bool {
+        self.state == ContainerState::Removing
+    }
+
+    /// Its state can no longer be accounted for.
+    pub fn is_unknown(&self) -> bool {
+        self.state == ContainerState::Unknown
+    }
+}
+
 /// A pod sandbox.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SandboxRecord {
