@@ -11,6 +11,7 @@
 mod address;
 pub mod defaults;
 mod duration;
+mod layout;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -20,6 +21,7 @@ use serde::{Deserialize, Serialize};
 
 pub use address::MetricsAddress;
 pub use duration::ConfigDuration;
+pub use layout::{PER_OBJECT_DIRS, PodFile, StateLayout};
 
 /// Errors that stop berthd from starting.
 #[derive(Debug, thiserror::Error)]
@@ -303,7 +305,12 @@ impl Config {
     pub fn socket_path(&self) -> PathBuf {
         self.socket
             .clone()
-            .unwrap_or_else(|| self.state.join(defaults::SOCKET_NAME))
+            .unwrap_or_else(|| self.layout().default_socket())
+    }
+
+    /// The map of every path under `root` and `state`.
+    pub fn layout(&self) -> StateLayout {
+        StateLayout::new(&self.root, &self.state)
     }
 
     /// Checks what serde cannot: absolute paths, known handler names, sane URLs.
