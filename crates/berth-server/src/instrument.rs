@@ -31,6 +31,7 @@ pub(crate) struct Call {
     pod_id: String,
     container_id: String,
     image: String,
+    pod_name: String,
 }
 
 impl Call {
@@ -43,6 +44,7 @@ impl Call {
             pod_id: String::new(),
             container_id: String::new(),
             image: String::new(),
+            pod_name: String::new(),
         }
     }
 
@@ -69,6 +71,12 @@ impl Call {
         self
     }
 
+    /// Names the pod being made, as `namespace/name` (it has no ID yet).
+    pub(crate) fn pod_name(mut self, name: &str) -> Self {
+        self.pod_name = name.to_owned();
+        self
+    }
+
     /// Names the image involved.
     pub(crate) fn image(mut self, image: &str) -> Self {
         self.image = image.to_owned();
@@ -88,8 +96,12 @@ impl Call {
             rpc = self.rpc,
             pod_id = tracing::field::Empty,
             container_id = tracing::field::Empty,
-            image = tracing::field::Empty
+            image = tracing::field::Empty,
+            pod = tracing::field::Empty
         );
+        if !self.pod_name.is_empty() {
+            span.record("pod", self.pod_name.as_str());
+        }
         if !self.image.is_empty() {
             span.record("image", self.image.as_str());
         }
@@ -308,5 +320,18 @@ impl Cri {
             Err(Failure::Unimplemented(rpc))
         })
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_pod_being_made_is_logged_by_name_not_as_an_image() {
+        let call = Call::mutating("RunPodSandbox").pod_name("default/web");
+        assert_eq!(call.pod_name, "default/web");
+        assert!(call.image.is_empty(), "the pod's name landed in `image`");
+        assert!(call.pod_id.is_empty());
     }
 }

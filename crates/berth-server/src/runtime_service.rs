@@ -93,7 +93,7 @@ impl RuntimeService for Cri {
             .unwrap_or_default();
         let request = convert::sandbox_request(req);
         self.call(
-            Call::mutating("RunPodSandbox").image(&name),
+            Call::mutating("RunPodSandbox").pod_name(&name),
             |d| async move {
                 let request = request.map_err(Failure::BadRequest)?;
                 let id = d.sandboxes.run(request).await?;
