@@ -24,30 +24,35 @@ pub enum ErrorKind {
     Internal,
 }
 
+/// The cause of a failed step: any error of the layer below (I/O, the OCI runtime, the
+/// monitor, CNI), kept whole so that its own chain of sources survives.
+pub type Cause = Box<dyn std::error::Error + Send + Sync>;
+
 /// Everything the domain can fail with.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// The metadata store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
-    /// An ID or prefix did not resolve.
+    /// An ID prefix is empty or ambiguous (a prefix that matches nothing is `NotFound`).
     #[error(transparent)]
-    Lookup(#[from] LookupError),
+    Lookup(LookupError),
     /// A name is taken.
     #[error(transparent)]
     Name(#[from] NameError),
     /// `UpdateRuntimeConfig` carried a pod CIDR that does not parse.
-    #[error("invalid pod CIDR {cidr:?}: {reason}")]
+    #[error("invalid pod CIDR {cidr:?}: {source}")]
     InvalidPodCidr {
         /// What was sent.
         cidr: String,
         /// Why it is refused.
-        reason: String,
+        #[source]
+        source: crate::podcidr::PodCidrError,
     },
     /// The image store failed or refused.
     #[error(transparent)]
     Image(std::sync::Arc<berth_image::ImageError>),
-    /// The request is malformed.
+    /// The request is malformed (a required field is missing).
     #[error("{0}")]
     InvalidRequest(String),
     /// A request field is refused by validation, before anything was made.
@@ -61,25 +66,35 @@ pub enum Error {
         /// The handlers that exist.
         known: String,
     },
+    /// The pod names a runtime handler whose start-up probe failed on this node.
+    #[error("runtime handler {handler:?} does not work on this node: {problem}")]
+    HandlerUnusable {
+        /// The handler asked for.
+        handler: String,
+        /// What its probe found.
+        problem: String,
+    },
     /// A step of a sandbox operation failed.
-    #[error("sandbox {id}: {step}: {reason}")]
+    #[error("sandbox {id}: {step}: {source}")]
     Sandbox {
         /// The sandbox.
         id: String,
         /// What was being done.
         step: &'static str,
         /// The cause.
-        reason: String,
+        #[source]
+        source: Cause,
     },
     /// A step of a container operation failed.
-    #[error("container {id}: {step}: {reason}")]
+    #[error("container {id}: {step}: {source}")]
     Container {
         /// The container.
         id: String,
         /// What was being done.
         step: &'static str,
         /// The cause.
-        reason: String,
+        #[source]
+        source: Cause,
     },
     /// The OCI runtime refused the request's own input (an executable missing from the
     /// image, a sysctl or resource value the kernel does not take): InvalidArgument.
@@ -95,9 +110,14 @@ pub enum Error {
     /// The object is in the wrong state for the request.
     #[error("{0}")]
     FailedPrecondition(String),
-    /// A named object (an image, a sandbox) does not exist.
-    #[error("{0}")]
-    NotFound(String),
+    /// The named object does not exist: `what` is "sandbox", "container" or "image".
+    #[error("{what} {id:?} not found")]
+    NotFound {
+        /// The kind of object.
+        what: &'static str,
+        /// The ID, prefix or reference asked for.
+        id: String,
+    },
     /// The request's deadline passed.
     #[error("{0}")]
     DeadlineExceeded(String),
@@ -109,13 +129,17 @@ pub enum Error {
         /// The pin.
         path: String,
     },
+    /// A new ID could not be made.
+    #[error(transparent)]
+    Entropy(#[from] crate::shared::EntropyError),
     /// A blocking task died.
-    #[error("{what} failed: {reason}")]
+    #[error("{what} failed: {source}")]
     Task {
         /// What the task was doing.
         what: &'static str,
         /// The join error.
-        reason: String,
+        #[source]
+        source: tokio::task::JoinError,
     },
 }
 
@@ -123,7 +147,7 @@ impl Error {
     /// What this error means to the caller.
     pub fn kind(&self) -> ErrorKind {
         match self {
-            Error::Store(_) | Error::Task { .. } => ErrorKind::Internal,
+            Error::Store(_) | Error::Task { .. } | Error::Entropy(_) => ErrorKind::Internal,
             Error::Lookup(LookupError::NotFound { .. }) => ErrorKind::NotFound,
             Error::Lookup(_) => ErrorKind::InvalidArgument,
             Error::Name(_) => ErrorKind::AlreadyExists,
@@ -131,10 +155,11 @@ impl Error {
             | Error::InvalidRequest(_)
             | Error::InvalidField(_)
             | Error::RuntimeRefused { .. }
-            | Error::UnknownHandler { .. } => ErrorKind::InvalidArgument,
+            | Error::UnknownHandler { .. }
+            | Error::HandlerUnusable { .. } => ErrorKind::InvalidArgument,
             Error::Sandbox { .. } | Error::Container { .. } => ErrorKind::Internal,
             Error::FailedPrecondition(_) => ErrorKind::FailedPrecondition,
-            Error::NotFound(_) => ErrorKind::NotFound,
+            Error::NotFound { .. } => ErrorKind::NotFound,
             Error::DeadlineExceeded(_) => ErrorKind::DeadlineExceeded,
             Error::NetnsNotClosed { .. } => ErrorKind::FailedPrecondition,
             Error::Image(e) => match e.kind() {
@@ -150,23 +175,51 @@ impl Error {
 }
 
 impl Error {
-    /// The runtime failed at `step` of container `id`: a refusal of the request's input when
-    /// the runtime's words say so, otherwise internal.
-    pub fn container_runtime(id: &str, step: &'static str, reason: String) -> Error {
-        Self::refused(&format!("container {id}"), &reason).unwrap_or_else(|| Error::Container {
+    /// A failed ID lookup of a `what` ("sandbox", "container"): a prefix that matches
+    /// nothing is `NotFound` naming the object; an empty or ambiguous one is refused.
+    pub fn lookup(what: &'static str, error: LookupError) -> Error {
+        match error {
+            LookupError::NotFound { prefix } => Error::NotFound { what, id: prefix },
+            other => Error::Lookup(other),
+        }
+    }
+
+    /// Whether this is `NotFound` (Stop and Remove of an unknown ID succeed).
+    pub fn is_not_found(&self) -> bool {
+        self.kind() == ErrorKind::NotFound
+    }
+
+    /// Step `step` of sandbox `id` failed with `cause`.
+    pub fn sandbox(id: &str, step: &'static str, cause: impl Into<Cause>) -> Error {
+        Error::Sandbox {
             id: id.to_owned(),
             step,
-            reason,
-        })
+            source: cause.into(),
+        }
+    }
+
+    /// Step `step` of container `id` failed with `cause`.
+    pub fn container(id: &str, step: &'static str, cause: impl Into<Cause>) -> Error {
+        Error::Container {
+            id: id.to_owned(),
+            step,
+            source: cause.into(),
+        }
+    }
+
+    /// The runtime failed at `step` of container `id`: a refusal of the request's input when
+    /// the runtime's words say so, otherwise internal.
+    pub fn container_runtime(id: &str, step: &'static str, cause: impl Into<Cause>) -> Error {
+        let cause = cause.into();
+        Self::refused(&format!("container {id}"), &cause.to_string())
+            .unwrap_or_else(|| Error::container(id, step, cause))
     }
 
     /// The runtime failed at `step` of sandbox `id`; as `container_runtime`.
-    pub fn sandbox_runtime(id: &str, step: &'static str, reason: String) -> Error {
-        Self::refused(&format!("sandbox {id}"), &reason).unwrap_or_else(|| Error::Sandbox {
-            id: id.to_owned(),
-            step,
-            reason,
-        })
+    pub fn sandbox_runtime(id: &str, step: &'static str, cause: impl Into<Cause>) -> Error {
+        let cause = cause.into();
+        Self::refused(&format!("sandbox {id}"), &cause.to_string())
+            .unwrap_or_else(|| Error::sandbox(id, step, cause))
     }
 
     fn refused(object: &str, reason: &str) -> Option<Error> {

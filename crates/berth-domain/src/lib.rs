@@ -1,22 +1,28 @@
-//! berth's domain services.
+//! berth's domain: what berth *does*, independent of gRPC.
 //!
-//! Owns: what berth *does*, independent of gRPC. The server crate calls down into it; it
-//! calls down into the store and the drivers (OCI, CNI). Nothing here calls back up: events
-//! (exits, OOM) will travel up over channels. Today it holds the runtime service (version,
-//! conditions, runtime config) and the recovered in-memory indexes; sandbox, container and
-//! image services join it in their issues, one file per lifecycle verb.
+//! The server crate calls down into it; it calls down into the store, the image store and
+//! the drivers (OCI, CNI, the monitor). Nothing here calls back up: lifecycle events travel
+//! up over the broadcast channel in [`events`]. Module layers, each importing only those
+//! below it: `shared` (what pods and containers share), `host` (reads of the node),
+//! `validate`, `monitor` → `container` → `sandbox` (stopping a pod stops its containers) →
+//! `runtime` and `image`. `Domain::start` builds one [`context::Context`] and hands it to
+//! every service.
 
-mod cgroups;
 mod clock;
 pub mod container;
+mod context;
 mod error;
+pub mod events;
 pub mod image;
+mod leftovers;
 mod locks;
 mod monitor;
 mod podcidr;
 mod recovery;
 pub mod runtime;
 pub mod sandbox;
+pub mod shared;
+mod task;
 pub mod validate;
 
 use std::sync::Arc;
@@ -24,70 +30,74 @@ use std::sync::Arc;
 use berth_config::Config;
 use berth_store::Store;
 
-pub use cgroups::detect_cgroup_driver;
-pub use error::{Error, ErrorKind};
+pub use error::{Cause, Error, ErrorKind};
+pub use podcidr::PodCidrError;
 pub use recovery::Indexes;
 pub use runtime::{Condition, HandlerStatus, RuntimeInfo, RuntimeStatus, VersionInfo};
+pub use shared::detect_cgroup_driver;
 
-/// The running daemon's domain: every service, sharing one store.
+use context::Context;
+use task::blocking;
+
+/// The running daemon's domain: every service, sharing one context.
 pub struct Domain {
     /// Version, conditions, runtime configuration.
     pub runtime: RuntimeInfo,
-    /// Containers.
+    /// Containers: create, start, stop, remove, status, exec, update, logs.
     pub containers: Arc<container::ContainerService>,
     /// Pod sandboxes.
     pub sandboxes: sandbox::SandboxService,
     /// Images: pull, status, list, remove, usage.
     pub images: image::ImageService,
-    /// ID prefix indexes and the name registry, rebuilt from the store at start.
-    pub indexes: Arc<std::sync::Mutex<Indexes>>,
+    context: Arc<Context>,
 }
 
 impl Domain {
-    /// Opens the metadata store, rebuilds the indexes and probes the OCI runtimes.
-    /// Until this returns, the server answers `Unavailable`.
+    /// Opens the metadata store, rebuilds the indexes, probes the OCI runtimes and settles
+    /// every record against the node. Until this returns, the server answers `Unavailable`.
     pub async fn start(config: Arc<Config>) -> Result<Self, Error> {
-        let db_path = config.root.join(berth_config::defaults::DB_NAME);
-        let (store, indexes) = tokio::task::spawn_blocking(move || {
+        let layout = config.layout();
+        let db_path = layout.db();
+        let (store, indexes) = blocking("opening the metadata store", move || {
             let store = Store::open(&db_path)?;
             let indexes = Indexes::rebuild(&store)?;
-            Ok::<_, Error>((Arc::new(store), indexes))
+            Ok((Arc::new(store), indexes))
         })
-        .await
-        .map_err(|e| Error::Task {
-            what: "opening the metadata store",
-            reason: e.to_string(),
-        })??;
+        .await?;
         let images = image::ImageService::start(&config, store.clone()).await?;
         let runtime = RuntimeInfo::start(config.clone(), store.clone()).await?;
-        let indexes = Arc::new(std::sync::Mutex::new(indexes));
-        let pod_locks = Arc::new(locks::KeyedLocks::default());
-        let containers = Arc::new(container::ContainerService::new(
-            config.clone(),
-            store.clone(),
-            indexes.clone(),
-            images.store().clone(),
-            runtime.handlers().clone(),
-            runtime.cgroup_driver(),
-            pod_locks.clone(),
-        )?);
-        let sandboxes = sandbox::SandboxService::new(
-            config,
+        let context = Arc::new(Context {
+            layout,
             store,
-            indexes.clone(),
-            runtime.handlers().clone(),
-            runtime.cgroup_driver(),
-            pod_locks,
-            containers.clone(),
-        );
-        recover(&containers, &sandboxes).await?;
+            indexes: Arc::new(std::sync::Mutex::new(indexes)),
+            images: images.store().clone(),
+            handlers: runtime.handlers().clone(),
+            cgroup_driver: runtime.cgroup_driver(),
+            helpers: shared::Helpers::locate(),
+            pod_locks: Default::default(),
+            events: Default::default(),
+            config,
+        });
+        let containers = Arc::new(container::ContainerService::new(context.clone())?);
+        let sandboxes = sandbox::SandboxService::new(context.clone(), containers.clone());
+        recover(&context, &containers, &sandboxes).await?;
         Ok(Self {
             runtime,
             images,
             containers,
             sandboxes,
-            indexes,
+            context,
         })
+    }
+
+    /// Container and pod lifecycle events from now on (see [`events`]).
+    pub fn subscribe_events(&self) -> tokio::sync::broadcast::Receiver<events::LifecycleEvent> {
+        self.context.events.subscribe()
+    }
+
+    /// The ID prefix indexes and the name registry.
+    pub fn indexes(&self) -> &std::sync::Mutex<Indexes> {
+        &self.context.indexes
     }
 }
 
@@ -108,6 +118,7 @@ impl Domain {
 /// Settles every record against the node (interrupted creates undone, removals finished),
 /// then removes what no record names. Containers first: a pod's removal removes them.
 async fn recover(
+    context: &Context,
     containers: &container::ContainerService,
     sandboxes: &sandbox::SandboxService,
 ) -> Result<(), Error> {
@@ -115,6 +126,7 @@ async fn recover(
     let c = containers.recover().await?;
     let p = sandboxes.recover().await?;
     let swept = containers.sweep_orphans(&sandboxes.known_ids()).await?;
+    let leftovers = leftovers::sweep(context).await?;
     tracing::info!(
         containers = c.records,
         containers_undone = c.undone,
@@ -124,39 +136,9 @@ async fn recover(
         pods_undone = p.undone,
         pods_removed = p.removed,
         orphans = p.orphans + swept,
+        leftover_files = leftovers,
         elapsed_ms = started.elapsed().as_millis() as u64,
         "records recovered"
     );
     Ok(())
-}
-
-/// Runs blocking work (store, file system, helper processes) off the async threads.
-pub(crate) async fn blocking<T: Send + 'static>(
-    what: &'static str,
-    f: impl FnOnce() -> Result<T, Error> + Send + 'static,
-) -> Result<T, Error> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| Error::Task {
-            what,
-            reason: e.to_string(),
-        })?
-}
-
-/// Reads one record off the async threads.
-pub(crate) async fn load_record<R: berth_store::Record + Send + 'static>(
-    store: &Arc<Store>,
-    id: &str,
-) -> Result<Option<R>, Error> {
-    let (store, id) = (store.clone(), id.to_owned());
-    blocking("reading a record", move || Ok(store.get::<R>(&id)?)).await
-}
-
-/// Writes one record off the async threads.
-pub(crate) async fn save_record<R: berth_store::Record + Clone + Send + 'static>(
-    store: &Arc<Store>,
-    record: &R,
-) -> Result<(), Error> {
-    let (store, record) = (store.clone(), record.clone());
-    blocking("writing a record", move || Ok(store.put(&record)?)).await
 }

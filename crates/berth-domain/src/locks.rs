@@ -1,6 +1,6 @@
 //! Per-object async locks. Verbs on one pod are serialised by the pod's lock; CreateContainer
 //! and StartContainer take it too, so that no container slips into a pod that Stop or Remove
-//! has begun to tear down (LIFECYCLE.md, "No window for late creation").
+//! has begun to tear down (docs/lifecycle.md, "No window for late creation").
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};

@@ -5,7 +5,7 @@
 
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::UnixStream;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use berth_monitor::{EXIT_FILE, Exit, Request, Response, SOCKET_FILE, Status};
@@ -14,6 +14,67 @@ use berth_monitor::{EXIT_FILE, Exit, Request, Response, SOCKET_FILE, Status};
 const SIGNAL_TIMEOUT: Duration = Duration::from_secs(2);
 /// Deadline of one request to a monitor (a hung monitor never hangs berthd).
 pub const MONITOR_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A monitor could not be started or asked.
+#[derive(Debug, thiserror::Error)]
+pub enum MonitorError {
+    /// The monitor binary did not run.
+    #[error("cannot run {path}: {source}")]
+    Spawn {
+        /// The binary.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The monitor ran and reported why the container was not created (the runtime's
+    /// words, passed through).
+    #[error("{0}")]
+    Failed(String),
+    /// The monitor exited 0 without the PID it must print.
+    #[error("the monitor did not report the container's PID")]
+    NoPid,
+    /// The monitor's socket did not take the request.
+    #[error("monitor {socket}: {source}")]
+    Connect {
+        /// The socket.
+        socket: PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The monitor took the request but gave no answer in time.
+    #[error("monitor {socket} did not answer: {source}")]
+    NoAnswer {
+        /// The socket.
+        socket: PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The monitor hung up without answering.
+    #[error("monitor {socket} closed the connection")]
+    Closed {
+        /// The socket.
+        socket: PathBuf,
+    },
+    /// The answer was not the protocol's.
+    #[error("monitor answer: {0}")]
+    Protocol(#[from] serde_json::Error),
+    /// The monitor answered with an error of its own.
+    #[error("{0}")]
+    Refused(String),
+    /// An async request passed its deadline.
+    #[error("monitor {socket} did not answer a {what} request in {} ms", timeout.as_millis())]
+    Timeout {
+        /// The socket.
+        socket: PathBuf,
+        /// The request.
+        what: &'static str,
+        /// The deadline.
+        timeout: Duration,
+    },
+}
 
 /// What a monitor is started for.
 pub struct Launch<'a> {
@@ -36,7 +97,7 @@ pub struct Launch<'a> {
 }
 
 /// Starts a monitor that creates the container; returns the container init's PID.
-pub fn spawn(launch: &Launch<'_>) -> Result<i32, String> {
+pub fn spawn(launch: &Launch<'_>) -> Result<i32, MonitorError> {
     let mut command = std::process::Command::new(launch.monitor);
     command
         .args(["--id", launch.id])
@@ -58,42 +119,65 @@ pub fn spawn(launch: &Launch<'_>) -> Result<i32, String> {
     let out = command
         .stdin(std::process::Stdio::null())
         .output()
-        .map_err(|e| format!("cannot run {}: {e}", monitor.display()))?;
+        .map_err(|source| MonitorError::Spawn {
+            path: monitor.to_owned(),
+            source,
+        })?;
     if !out.status.success() {
-        return Err(String::from_utf8_lossy(&out.stderr)
-            .trim()
-            .trim_start_matches("berth-monitor: ")
-            .to_owned());
+        return Err(MonitorError::Failed(
+            String::from_utf8_lossy(&out.stderr)
+                .trim()
+                .trim_start_matches("berth-monitor: ")
+                .to_owned(),
+        ));
     }
     String::from_utf8_lossy(&out.stdout)
         .trim()
         .parse()
-        .map_err(|_| "the monitor did not report the infra PID".to_owned())
+        .map_err(|_| MonitorError::NoPid)
 }
 
 /// One request to the monitor in `state`.
-pub fn ask(state: &Path, request: &Request, timeout: Duration) -> Result<Status, String> {
+pub fn ask(state: &Path, request: &Request, timeout: Duration) -> Result<Status, MonitorError> {
     let socket = state.join(SOCKET_FILE);
-    let mut conn =
-        UnixStream::connect(&socket).map_err(|e| format!("monitor {}: {e}", socket.display()))?;
+    let connect = |source| MonitorError::Connect {
+        socket: socket.clone(),
+        source,
+    };
+    let mut conn = UnixStream::connect(&socket).map_err(connect)?;
     conn.set_read_timeout(Some(timeout)).ok();
     conn.set_write_timeout(Some(MONITOR_TIMEOUT)).ok();
-    let mut line = serde_json::to_vec(request).map_err(|e| e.to_string())?;
-    line.push(b'\n');
-    conn.write_all(&line)
-        .map_err(|e| format!("monitor {}: {e}", socket.display()))?;
+    conn.write_all(&request_line(request)?).map_err(connect)?;
     let mut answer = String::new();
     BufReader::new(conn)
         .read_line(&mut answer)
-        .map_err(|e| format!("monitor {} did not answer: {e}", socket.display()))?;
-    match serde_json::from_str(&answer).map_err(|e| format!("monitor answer: {e}"))? {
+        .map_err(|source| MonitorError::NoAnswer {
+            socket: socket.clone(),
+            source,
+        })?;
+    parse_answer(&socket, &answer)
+}
+
+fn request_line(request: &Request) -> Result<Vec<u8>, MonitorError> {
+    let mut line = serde_json::to_vec(request)?;
+    line.push(b'\n');
+    Ok(line)
+}
+
+fn parse_answer(socket: &Path, answer: &str) -> Result<Status, MonitorError> {
+    if answer.is_empty() {
+        return Err(MonitorError::Closed {
+            socket: socket.to_owned(),
+        });
+    }
+    match serde_json::from_str(answer)? {
         Response::Ok { status } => Ok(status),
-        Response::Error { message } => Err(message),
+        Response::Error { message } => Err(MonitorError::Refused(message)),
     }
 }
 
 /// Starts the created container.
-pub fn start(state: &Path) -> Result<Status, String> {
+pub fn start(state: &Path) -> Result<Status, MonitorError> {
     ask(state, &Request::Start, MONITOR_TIMEOUT)
 }
 
@@ -121,13 +205,41 @@ pub fn alive(state: &Path, pid: i32) -> bool {
     }
 }
 
+/// `alive` from async code: the same answer, without holding a worker thread while a slow
+/// monitor answers (bounded by `MONITOR_TIMEOUT`).
+pub async fn alive_async(state: &Path, pid: i32) -> bool {
+    if exit(state).is_some() || !state.exists() {
+        return false;
+    }
+    let asked = tokio::time::timeout(MONITOR_TIMEOUT, ask_async(state, &Request::Status)).await;
+    match asked {
+        Ok(Ok(status)) => status.exit.is_none(),
+        _ => state
+            .file_name()
+            .and_then(|id| id.to_str())
+            .is_some_and(|id| still_the_container(pid, id)),
+    }
+}
+
 /// Whether `pid` exists and is still the container (or infra) `id`: its cgroup path names
 /// the ID (berth's cgroups paths end in it, whatever the driver). A PID reused by another
 /// process since (pid_max may be as low as 32768) does not pass.
+/// A zombie (dead, not yet reaped by whoever inherited it from its dead monitor) no longer
+/// runs and does not pass either.
 pub fn still_the_container(pid: i32, id: &str) -> bool {
     pid > 0
         && std::fs::read_to_string(format!("/proc/{pid}/cgroup"))
             .is_ok_and(|cgroups| cgroups.contains(id))
+        && !is_zombie(pid)
+}
+
+/// Whether `pid` has exited and waits to be reaped (state `Z` in `/proc/<pid>/stat`; the
+/// command name before it may hold any byte, so the state is read after its last `)`).
+fn is_zombie(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+        stat.rsplit_once(')')
+            .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z'))
+    })
 }
 
 /// Waits (bounded) until the container's exit is recorded.
@@ -142,21 +254,34 @@ pub fn wait_exit(state: &Path, timeout: Duration) -> Option<Exit> {
 }
 
 /// Waits (bounded) until the monitor has left: it removes its socket as it exits.
+/// A monitor killed outright leaves its socket file behind with nothing listening on it:
+/// that counts as gone too (checked every 50 ms; a connection to a live monitor costs it a
+/// request it reads as an empty line).
 pub fn wait_monitor_gone(state: &Path, timeout: Duration) -> bool {
     let deadline = std::time::Instant::now() + timeout;
-    while state.join(SOCKET_FILE).exists() {
+    let socket = state.join(SOCKET_FILE);
+    let mut polls = 0u32;
+    while socket.exists() {
+        if polls.is_multiple_of(50) && nobody_listens(&socket) {
+            return true;
+        }
         if std::time::Instant::now() > deadline {
             return false;
         }
+        polls += 1;
         std::thread::sleep(Duration::from_millis(1));
     }
     true
 }
 
+fn nobody_listens(socket: &Path) -> bool {
+    matches!(UnixStream::connect(socket), Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused)
+}
+
 /// Sends `signal` to the container's init through the monitor's pidfd (never to a process
 /// that reused its PID); an init that already exited is not an error.
 /// Bounded: a monitor that hangs must not hang a Stop (the caller falls back to the runtime).
-pub async fn signal(state: &Path, signal: i32) -> Result<(), String> {
+pub async fn signal(state: &Path, signal: i32) -> Result<(), MonitorError> {
     match tokio::time::timeout(
         SIGNAL_TIMEOUT,
         ask_async(state, &Request::Signal { signal }),
@@ -164,42 +289,38 @@ pub async fn signal(state: &Path, signal: i32) -> Result<(), String> {
     .await
     {
         Ok(answer) => answer.map(drop),
-        Err(_) => Err(format!(
-            "monitor {} did not answer a signal request in {} s",
-            state.display(),
-            SIGNAL_TIMEOUT.as_secs()
-        )),
+        Err(_) => Err(MonitorError::Timeout {
+            socket: state.join(SOCKET_FILE),
+            what: "signal",
+            timeout: SIGNAL_TIMEOUT,
+        }),
     }
 }
 
 /// One request to the monitor in `state`, from async code. No deadline of its own: the
 /// caller bounds it (a `Wait` blocks until the container exits).
-pub async fn ask_async(state: &Path, request: &Request) -> Result<Status, String> {
+pub async fn ask_async(state: &Path, request: &Request) -> Result<Status, MonitorError> {
     use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
     let socket = state.join(SOCKET_FILE);
+    let connect = |source| MonitorError::Connect {
+        socket: socket.clone(),
+        source,
+    };
     let conn = tokio::net::UnixStream::connect(&socket)
         .await
-        .map_err(|e| format!("monitor {}: {e}", socket.display()))?;
+        .map_err(connect)?;
     let (read, mut write) = conn.into_split();
-    let mut line = serde_json::to_vec(request).map_err(|e| e.to_string())?;
-    line.push(b'\n');
     write
-        .write_all(&line)
+        .write_all(&request_line(request)?)
         .await
-        .map_err(|e| format!("monitor {}: {e}", socket.display()))?;
+        .map_err(connect)?;
     let mut answer = String::new();
     tokio::io::BufReader::new(read)
         .read_line(&mut answer)
         .await
-        .map_err(|e| format!("monitor {} did not answer: {e}", socket.display()))?;
-    if answer.is_empty() {
-        return Err(format!(
-            "monitor {} closed the connection",
-            socket.display()
-        ));
-    }
-    match serde_json::from_str(&answer).map_err(|e| format!("monitor answer: {e}"))? {
-        Response::Ok { status } => Ok(status),
-        Response::Error { message } => Err(message),
-    }
+        .map_err(|source| MonitorError::NoAnswer {
+            socket: socket.clone(),
+            source,
+        })?;
+    parse_answer(&socket, &answer)
 }

@@ -2,9 +2,31 @@
 
 use std::net::IpAddr;
 
+/// Why a pod CIDR is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PodCidrError {
+    /// No `/`.
+    #[error("expected address/prefix-length")]
+    NoPrefix,
+    /// The address part does not parse.
+    #[error("{0:?} is not an IP address")]
+    Address(String),
+    /// The length part does not parse.
+    #[error("{0:?} is not a prefix length")]
+    Length(String),
+    /// The length is longer than the family's addresses.
+    #[error("prefix length {len} exceeds {max}")]
+    TooLong {
+        /// What was sent.
+        len: u8,
+        /// 32 or 128.
+        max: u8,
+    },
+}
+
 /// Checks a pod CIDR, or a comma-separated pair for dual stack; each is `addr/len` with a
 /// prefix length that fits its family. Returns it normalised (entries trimmed).
-pub(crate) fn validate(cidrs: &str) -> Result<String, String> {
+pub(crate) fn validate(cidrs: &str) -> Result<String, PodCidrError> {
     let parts = cidrs
         .split(',')
         .map(validate_one)
@@ -12,20 +34,18 @@ pub(crate) fn validate(cidrs: &str) -> Result<String, String> {
     Ok(parts.join(","))
 }
 
-fn validate_one(cidr: &str) -> Result<String, String> {
+fn validate_one(cidr: &str) -> Result<String, PodCidrError> {
     let cidr = cidr.trim();
-    let (addr, len) = cidr
-        .split_once('/')
-        .ok_or_else(|| "expected address/prefix-length".to_owned())?;
+    let (addr, len) = cidr.split_once('/').ok_or(PodCidrError::NoPrefix)?;
     let addr: IpAddr = addr
         .parse()
-        .map_err(|_| format!("{addr:?} is not an IP address"))?;
+        .map_err(|_| PodCidrError::Address(addr.to_owned()))?;
     let len: u8 = len
         .parse()
-        .map_err(|_| format!("{len:?} is not a prefix length"))?;
+        .map_err(|_| PodCidrError::Length(len.to_owned()))?;
     let max = if addr.is_ipv4() { 32 } else { 128 };
     if len > max {
-        return Err(format!("prefix length {len} exceeds {max}"));
+        return Err(PodCidrError::TooLong { len, max });
     }
     Ok(cidr.to_owned())
 }

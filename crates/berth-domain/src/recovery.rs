@@ -1,8 +1,7 @@
 //! Rebuilding the in-memory indexes from the metadata store at start.
 //!
 //! The store is the truth; these structures are derived from it and exist so that lookups by
-//! ID prefix and name reservation never touch the disk. Later issues extend recovery with
-//! reconnecting monitors and reading exit files.
+//! ID prefix and name reservation never touch the disk.
 
 use std::collections::HashMap;
 

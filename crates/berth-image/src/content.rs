@@ -31,11 +31,11 @@ pub struct Ingest {
 }
 
 impl ContentStore {
-    /// Opens the store under `root`, creating its directories.
-    pub fn open(root: &Path) -> Result<Self, ImageError> {
+    /// Opens the store where `layout` puts it, creating its directories.
+    pub fn open(layout: &berth_config::StateLayout) -> Result<Self, ImageError> {
         let store = Self {
-            blobs: root.join("content/blobs/sha256"),
-            ingest: root.join("content/ingest"),
+            blobs: layout.content_blobs(),
+            ingest: layout.content_ingest(),
         };
         for dir in [&store.blobs, &store.ingest] {
             std::fs::create_dir_all(dir).map_err(ImageError::io(dir))?;

@@ -39,11 +39,11 @@ fn hex_of(chain_id: &str) -> &str {
 }
 
 impl LayerStore {
-    /// Opens the store under `root`, creating its directories.
-    pub fn open(root: &Path) -> Result<Self, ImageError> {
+    /// Opens the store where `layout` puts it, creating its directories.
+    pub fn open(layout: &berth_config::StateLayout) -> Result<Self, ImageError> {
         let store = Self {
-            dir: root.join("layers"),
-            tmp: root.join("layers/tmp"),
+            dir: layout.layers(),
+            tmp: layout.layers_tmp(),
         };
         std::fs::create_dir_all(&store.tmp).map_err(ImageError::io(&store.tmp))?;
         Ok(store)

@@ -25,8 +25,8 @@ type SharedPull = Shared<BoxFuture<'static, Result<ImageRecord, Arc<ImageError>>
 /// Settings of the image store.
 #[derive(Debug, Clone)]
 pub struct ImageStoreConfig {
-    /// berth's `root`; the store uses `content/` and `layers/` under it.
-    pub root: PathBuf,
+    /// Where the store keeps content and layers (under berth's `root`).
+    pub layout: berth_config::StateLayout,
     /// `[registries]`.
     pub registries: BTreeMap<String, RegistryConfig>,
     /// `image_pull_progress_timeout`.
@@ -83,8 +83,8 @@ impl ImageStore {
     /// Opens the stores, loads the records, and collects the garbage an earlier run left
     /// (partial blobs, half-unpacked layers, blobs and layers no record names). Blocking.
     pub fn open(config: ImageStoreConfig, db: Arc<Store>) -> Result<Self, ImageError> {
-        let content = ContentStore::open(&config.root)?;
-        let layers = LayerStore::open(&config.root)?;
+        let content = ContentStore::open(&config.layout)?;
+        let layers = LayerStore::open(&config.layout)?;
         let records: Vec<ImageRecord> = db.load_all()?;
         let store = Self {
             db,
@@ -98,7 +98,7 @@ impl ImageStore {
             commit: tokio::sync::Mutex::new(()),
             inflight: Mutex::new(HashMap::new()),
             leases: LeaseTable::default(),
-            root: config.root,
+            root: config.layout.root().to_owned(),
         };
         let partial = store.pull.content.clear_ingest()? + store.pull.layers.clear_tmp()?;
         let orphans = store.collect_garbage(None)?;

@@ -3,9 +3,8 @@
 use berth_config::CgroupDriver;
 use berth_domain::container::ContainerFilter;
 use berth_domain::image::{ImageDetails, ImageFsUsage};
-use berth_domain::sandbox::{
-    DnsConfig, NamespaceMode, PortMapping, SandboxFilter, SandboxRequest, SandboxStatus,
-};
+use berth_domain::sandbox::{DnsConfig, PortMapping, SandboxFilter, SandboxRequest, SandboxStatus};
+use berth_domain::shared::NamespaceMode;
 use berth_domain::{RuntimeStatus, VersionInfo};
 use berth_store::{ContainerRecord, ContainerState, ImageRecord};
 use k8s_cri::v1 as cri;

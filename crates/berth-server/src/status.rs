@@ -101,7 +101,7 @@ mod tests {
         assert_eq!(Failure::Recovering.code(), Code::Unavailable);
         let e = Error::InvalidPodCidr {
             cidr: "x".into(),
-            reason: "bad".into(),
+            source: berth_domain::PodCidrError::NoPrefix,
         };
         let s = Failure::from(e).to_status("UpdateRuntimeConfig");
         assert_eq!(s.code(), Code::InvalidArgument);

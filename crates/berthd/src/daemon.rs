@@ -27,7 +27,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         .with_context(|| format!("cannot create state directory {}", config.state.display()))?;
     std::fs::create_dir_all(&config.root)
         .with_context(|| format!("cannot create root directory {}", config.root.display()))?;
-    let lock = StateLock::acquire(&config.state)?;
+    let lock = StateLock::acquire(&config.layout())?;
     let (socket, listener) = CriSocket::bind(&config.socket_path())?;
     let shutdown = CancellationToken::new();
     let signals = tokio::spawn(watch_signals(shutdown.clone()));

@@ -18,8 +18,8 @@ pub struct StateLock {
 
 impl StateLock {
     /// Takes the lock without waiting, and writes our PID into the file for operators.
-    pub fn acquire(state: &Path) -> anyhow::Result<Self> {
-        let path = state.join(berth_config::defaults::LOCK_NAME);
+    pub fn acquire(layout: &berth_config::StateLayout) -> anyhow::Result<Self> {
+        let path = layout.lock_file();
         let mut file = File::options()
             .read(true)
             .write(true)

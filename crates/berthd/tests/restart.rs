@@ -392,6 +392,89 @@ async fn a_kill_at_any_instant_loses_nothing_and_leaks_nothing() {
     cni.assert_clean();
 }
 
+/// A berthd killed while a runtime command runs leaves that command's error log, and one
+/// killed between writing a CNI result and renaming it into place leaves the temp file.
+/// Recovery removes both. The first is made at its real instant: the runtime's `kill` of a
+/// StopPodSandbox has run runc (which opened its log) but not returned (a wrapper around runc
+/// holds it), and berthd is killed then. The
+/// second instant is a rename away from the write and cannot be hit from outside, so the
+/// file it leaves is put there while berthd is down.
+#[tokio::test]
+async fn recovery_removes_what_a_kill_mid_command_leaves() {
+    let mut n = node().await;
+    let dir = n.dir.path().to_owned();
+    let wrapper = dir.join("slow-runc");
+    let hang = dir.join("hang-kill");
+    let hanging = dir.join("kill-hanging");
+    std::fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/sh\ncase \" $* \" in *\" kill \"*) if [ -e {hang} ]; then /usr/sbin/runc \"$@\"; echo $$ > {hanging}; exec sleep 60; fi;; esac\nexec /usr/sbin/runc \"$@\"\n",
+            hang = hang.display(),
+            hanging = hanging.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(
+        &wrapper,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let mut config = std::fs::read_to_string(dir.join("config.toml")).unwrap();
+    config = format!(
+        "[runtimes.runc]\npath = \"{}\"\n{config}",
+        wrapper.display()
+    );
+    std::fs::write(dir.join("config.toml"), config).unwrap();
+    restart(&mut n, libc::SIGTERM).await;
+
+    let pod = n.pod("leftovers").await;
+    let c = n.run(&pod, "c", "exec sleep 1000").await;
+    std::fs::write(&hang, "").unwrap();
+    let mut client = n.client.clone();
+    let pod_id = pod.0.clone();
+    let stop = tokio::spawn(async move {
+        let _ = client
+            .runtime
+            .stop_pod_sandbox(cri::StopPodSandboxRequest {
+                pod_sandbox_id: pod_id,
+            })
+            .await;
+    });
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::fs::read_to_string(&hanging).map_or(true, |pid| !pid.ends_with('\n')) {
+        assert!(Instant::now() < deadline, "the runtime's kill never ran");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let logs = dir.join("state/runtime-logs");
+    let kill_log = logs.join(format!("{c}.kill.log"));
+    assert!(kill_log.exists(), "no kill log while the kill runs");
+    std::fs::remove_file(&hang).unwrap();
+    n.daemon.signal(libc::SIGKILL);
+    n.daemon.wait().await;
+    let _ = stop.await;
+    // The hung command (its PID was written before it became `sleep`).
+    let hung: i32 = std::fs::read_to_string(&hanging)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert_eq!(unsafe { libc::kill(hung, libc::SIGKILL) }, 0);
+    let results = dir.join("state/cni/results");
+    std::fs::create_dir_all(&results).unwrap();
+    let tmp = results.join(format!("berth-{}-eth0.tmp", pod.0));
+    std::fs::write(&tmp, "{").unwrap();
+    keep_log(&n);
+    n.daemon = Daemon::spawn(&dir, &[]);
+    n.client = n.daemon.ready_client().await;
+
+    assert!(!kill_log.exists(), "the kill log outlived recovery");
+    assert!(!tmp.exists(), "the CNI temp file outlived recovery");
+    n.stop(&c, 0).await.unwrap();
+    n.remove_pod(&pod.0).await;
+    n.assert_clean();
+}
+
 /// The invariants after a recovery: every listed object answers Status with a settled state
 /// that matches the node, and nothing on the node (runtime container, directory, mount) is
 /// without a record. Returns a one-line summary.
@@ -452,6 +535,25 @@ async fn check_consistency(n: &mut Node, cni: &Cni) -> String {
     }
     for id in common::runc_ids(&state) {
         assert!(known.contains(&id), "runc container {id} has no record");
+    }
+    // No command of the killed berthd runs any more: none of their logs may remain.
+    let logs: Vec<_> = std::fs::read_dir(state.join("runtime-logs"))
+        .map(|d| d.flatten().map(|e| e.file_name()).collect())
+        .unwrap_or_default();
+    assert!(logs.is_empty(), "runtime logs left by recovery: {logs:?}");
+    for entry in std::fs::read_dir(state.join("cni/results"))
+        .into_iter()
+        .flatten()
+    {
+        let name = entry.unwrap().file_name().to_string_lossy().into_owned();
+        assert!(
+            !name.ends_with(".tmp"),
+            "CNI temp file {name} left by recovery"
+        );
+        assert!(
+            known.iter().any(|id| name.contains(id.as_str())),
+            "CNI result {name} of no known pod"
+        );
     }
     let mounts = std::fs::read_to_string("/proc/mounts").unwrap();
     for m in mounts.lines().filter_map(|l| l.split(' ').nth(1)) {

@@ -446,6 +446,33 @@ async fn an_infra_killed_from_outside_makes_the_pod_not_ready_and_stop_still_wor
     assert!(daemon.terminate().await.success());
 }
 
+/// The infra's monitor killed from outside: nothing will record the infra's exit, yet a
+/// Stop kills the infra (through the runtime) and waits for it to be gone rather than
+/// failing at once, and the pod goes without a trace.
+#[tokio::test]
+async fn a_pod_whose_infra_monitor_died_still_stops_and_goes() {
+    let net = Net::new(0, None);
+    let mut daemon = spawn(&net);
+    let mut client = daemon.ready_client().await;
+    let id = run(&mut client, pod_config("orphaned", 0)).await.unwrap();
+    let pid = infra_pid(&status(&mut client, &id).await.unwrap());
+    let out = std::process::Command::new("pgrep")
+        .args(["-f", &format!("berth-monitor --id {id}")])
+        .output()
+        .unwrap();
+    let monitors: Vec<i32> = String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .filter_map(|p| p.parse().ok())
+        .collect();
+    assert_eq!(monitors.len(), 1, "monitors of {id}: {monitors:?}");
+    assert_eq!(unsafe { libc::kill(monitors[0], libc::SIGKILL) }, 0);
+    stop(&mut client, &id).await.unwrap();
+    remove(&mut client, &id).await.unwrap();
+    net.assert_no_trace(&id, pid);
+    drop(client);
+    assert!(daemon.terminate().await.success());
+}
+
 #[tokio::test]
 async fn fifty_pods_run_and_go_concurrently_without_a_leak() {
     let net = Net::new(4, None);
@@ -525,7 +552,7 @@ async fn a_pod_outlives_a_berthd_restart_and_is_stopped_by_the_next_one() {
 async fn a_container_spec_joins_its_pod() {
     use berth_domain::container::process::{User, capabilities};
     use berth_domain::container::spec::{ContainerSpecInput, Resources, container_spec};
-    use berth_domain::sandbox::NamespaceMode;
+    use berth_domain::shared::NamespaceMode;
     use berth_monitor::{Request, Response, SOCKET_FILE};
     use std::io::{BufRead, BufReader, Write};
 

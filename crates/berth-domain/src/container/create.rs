@@ -20,8 +20,9 @@ use super::{
     ContainerRequest, ContainerService, DeviceRequest, SeccompProfile, Shared, blocking, exit,
     process, seccomp, signal,
 };
-use crate::sandbox::limits::{clamp_oom_score_adj, current_oom_score_adj};
-use crate::sandbox::{NamespaceMode, cgroup};
+use crate::events::LifecycleKind;
+use crate::shared::limits::{clamp_oom_score_adj, current_oom_score_adj};
+use crate::shared::{NamespaceMode, cgroup};
 use crate::validate::{self, sysctl};
 use crate::{Error, monitor};
 
@@ -97,7 +98,8 @@ impl ContainerService {
             .lock()
             .expect("indexes")
             .sandboxes
-            .resolve(&req.sandbox_id)?;
+            .resolve(&req.sandbox_id)
+            .map_err(|e| Error::lookup("sandbox", e))?;
         // Held to the end: Stop and Remove of the pod wait for this create, and a pod they
         // have begun to tear down is no longer READY.
         let pod_lock = s.pod_locks.get(&pod_id);
@@ -105,7 +107,10 @@ impl ContainerService {
         let pod = s
             .load_sandbox(&pod_id)
             .await?
-            .ok_or_else(|| Error::NotFound(format!("sandbox {pod_id} not found")))?;
+            .ok_or_else(|| Error::NotFound {
+                what: "sandbox",
+                id: pod_id.clone(),
+            })?;
         if pod.state != SandboxState::Ready {
             return Err(Error::FailedPrecondition(format!(
                 "sandbox {pod_id} is {:?}, not ready: no container can be created in it",
@@ -124,11 +129,9 @@ impl ContainerService {
             .images
             .details(&req.image)
             .map_err(|e| Error::Image(std::sync::Arc::new(e)))?
-            .ok_or_else(|| {
-                Error::NotFound(format!(
-                    "image {:?} not found: pull it before creating container {:?}",
-                    req.image, req.name
-                ))
+            .ok_or_else(|| Error::NotFound {
+                what: "image",
+                id: req.image.clone(),
             })?;
         let config = ImageConfig::from(&image);
         let stop_signal = signal::parse_stop_signal(&config.stop_signal).map_err(|e| {
@@ -166,7 +169,7 @@ impl ContainerService {
         };
         let log_path = validate::log_path(&req.name, &pod.network.log_directory, &req.log_path)?;
 
-        let id = crate::sandbox::new_id()?;
+        let id = crate::shared::new_id()?;
         let metadata = ContainerMetadata {
             name: req.name.clone(),
             attempt: req.attempt,
@@ -231,6 +234,7 @@ impl ContainerService {
         match built {
             Ok(()) => {
                 exit::watch(s, &id, &live);
+                s.events.container(&id, &pod_id, LifecycleKind::Created);
                 tracing::info!(container_id = %id, pod_id = %pod_id, name = %req.name, pid = record.pid, "container created");
                 Ok(id)
             }
@@ -258,7 +262,7 @@ impl ContainerService {
         }
         let id = self.resolve(target)?;
         let record = self.shared.get(&id).await?;
-        if record.sandbox_id != pod_id || record.state != ContainerState::Running {
+        if record.sandbox_id != pod_id || !record.is_running() {
             return Err(Error::FailedPrecondition(format!(
                 "target container {id} must be running in sandbox {pod_id} (it is {:?} in {})",
                 record.state, record.sandbox_id
@@ -281,7 +285,7 @@ async fn build(
     let id = record.id.clone();
     let step = |step: &'static str| {
         let id = id.clone();
-        move |reason: String| Error::Container { id, step, reason }
+        move |cause: crate::Cause| Error::container(&id, step, cause)
     };
     let runtime = s.runtime(&record.runtime_handler)?;
     // Root file system.
@@ -291,12 +295,13 @@ async fn build(
         .iter()
         .map(|c| s.images.layer_path(c))
         .collect();
-    let (dir, rootfs) = (s.dir(&id), s.rootfs(&id));
+    let rootfs = s.rootfs(&id);
+    let (upper, work) = (s.layout.container_upper(&id), s.layout.container_work(&id));
     let target = rootfs.clone();
     let mount_failed = step("mount the root file system");
     blocking("mounting the root file system", move || {
-        berth_image::rootfs::mount_overlay(&lowers, &dir.join("upper"), &dir.join("work"), &target)
-            .map_err(|e| mount_failed(e.to_string()))
+        berth_image::rootfs::mount_overlay(&lowers, &upper, &work, &target)
+            .map_err(|e| mount_failed(e.into()))
     })
     .await?;
 
@@ -383,19 +388,20 @@ async fn build(
     add_linux_extras(&mut spec, req, seccomp).map_err(bad)?;
     lsm_warnings(&id, req);
     let bundle = s.bundle(&id);
-    let config_json = bundle.join("config.json");
+    let config_json = s.layout.container_spec(&id);
     spec.save(&config_json)
-        .map_err(|e| step("write config.json")(e.to_string()))?;
+        .map_err(|e| step("write config.json")(e.into()))?;
 
     // The monitor, which runs the runtime's `create`.
     if let Some(parent) = log_path_of(record).as_deref().and_then(Path::parent) {
-        std::fs::create_dir_all(parent)
-            .map_err(|e| step("create the log directory")(format!("{}: {e}", parent.display())))?;
+        std::fs::create_dir_all(parent).map_err(|e| {
+            step("create the log directory")(format!("{}: {e}", parent.display()).into())
+        })?;
     }
     let (monitor_bin, binary, runtime_root, state, log, tty) = (
         s.helpers.monitor.clone(),
         runtime.binary().to_owned(),
-        s.config.state.join("runtime").join(&record.runtime_handler),
+        s.layout.runtime_root(&record.runtime_handler),
         s.monitor_dir(&id),
         log_path_of(record),
         req.tty,

@@ -13,7 +13,6 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use berth_store::ContainerState;
 use tokio::io::AsyncReadExt;
 
 use super::ContainerService;
@@ -51,7 +50,7 @@ impl ContainerService {
         let id = self.resolve(id)?;
         let s = &self.shared;
         let record = s.get(&id).await?;
-        if record.state != ContainerState::Running {
+        if !record.is_running() {
             return Err(Error::FailedPrecondition(format!(
                 "container {id} is {:?}, not running: cannot exec in it",
                 record.state
@@ -59,14 +58,14 @@ impl ContainerService {
         }
         let fail = |step: &'static str| {
             let id = id.clone();
-            move |reason: String| Error::Container { id, step, reason }
+            move |cause: crate::Cause| Error::container(&id, step, cause)
         };
-        let nonce = crate::sandbox::new_id()?;
-        let dir = s.dir(&id);
-        let process_file = dir.join(format!("exec-{}.json", &nonce[..12]));
-        let pid_file = dir.join(format!("exec-{}.pid", &nonce[..12]));
-        write_process(&s.bundle(&id).join("config.json"), &process_file, &cmd)
-            .map_err(fail("prepare the exec"))?;
+        let nonce = crate::shared::new_id()?;
+        let tag = &nonce[..12];
+        let (process_file, pid_file) =
+            (s.layout.exec_process(&id, tag), s.layout.exec_pid(&id, tag));
+        write_process(&s.layout.container_spec(&id), &process_file, &cmd)
+            .map_err(|e| fail("prepare the exec")(e.into()))?;
         let runtime = s.runtime(&record.runtime_handler)?;
         let mut guard = ExecGuard {
             process_file,
@@ -83,7 +82,7 @@ impl ContainerService {
             Err(Outcome::TimedOut) => Err(Error::DeadlineExceeded(format!(
                 "ExecSync {cmd:?} in container {id} timed out after {timeout:?}; its processes were killed"
             ))),
-            Err(Outcome::Failed(e)) => Err(fail("exec")(e)),
+            Err(Outcome::Failed(e)) => Err(fail("exec")(e.into())),
         }
     }
 }
@@ -147,21 +146,39 @@ enum Outcome {
 }
 
 /// The container's process with `cmd` as its arguments and no terminal.
+/// The exec's process spec could not be written.
+#[derive(Debug, thiserror::Error)]
+enum PrepareError {
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("the container's spec: {0}")]
+    Spec(#[from] serde_json::Error),
+    #[error("the container's spec has no process")]
+    NoProcess,
+}
+
 fn write_process(
     config: &std::path::Path,
     out: &std::path::Path,
     cmd: &[String],
-) -> Result<(), String> {
-    let spec: serde_json::Value = std::fs::read(config)
-        .map_err(|e| format!("{}: {e}", config.display()))
-        .and_then(|b| serde_json::from_slice(&b).map_err(|e| e.to_string()))?;
+) -> Result<(), PrepareError> {
+    let io = |path: &std::path::Path| {
+        let path = path.to_owned();
+        move |source| PrepareError::Io { path, source }
+    };
+    let spec: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(config).map_err(io(config))?)?;
     let mut process = spec
         .get("process")
         .cloned()
-        .ok_or("the container's spec has no process")?;
+        .ok_or(PrepareError::NoProcess)?;
     process["args"] = serde_json::json!(cmd);
     process["terminal"] = false.into();
-    std::fs::write(out, process.to_string()).map_err(|e| format!("{}: {e}", out.display()))
+    std::fs::write(out, process.to_string()).map_err(io(out))
 }
 
 async fn run(

@@ -1,4 +1,4 @@
-//! The exit path (LIFECYCLE.md): each container has one watcher. It waits for the exit at the
+//! The exit path (docs/lifecycle.md): each container has one watcher. It waits for the exit at the
 //! container's monitor (or, when the monitor is gone, reads the exit file, or watches the
 //! process itself), then handles it: reads the cgroup's OOM count, records exit code, reason
 //! and finish time, persists the record and raises the "stopped" signal Stop and Remove wait
@@ -14,6 +14,7 @@ use berth_store::ContainerState;
 
 use super::{Live, Shared, blocking};
 use crate::Error;
+use crate::events::LifecycleKind;
 use crate::monitor;
 
 /// First retry delay of a failed exit handling.
@@ -95,7 +96,7 @@ async fn wait_for_exit(shared: &Shared, id: &str) -> Option<Exit> {
     }))
 }
 
-/// Records a container that can no longer be accounted for as UNKNOWN (LIFECYCLE.md): Stop
+/// Records a container that can no longer be accounted for as UNKNOWN (docs/lifecycle.md): Stop
 /// kills it through the runtime, Remove deletes it. Raises "stopped" so nobody waits on an
 /// exit that no monitor will report.
 async fn mark_unknown(shared: &Shared, id: &str) -> Result<(), Error> {
@@ -104,10 +105,7 @@ async fn mark_unknown(shared: &Shared, id: &str) -> Result<(), Error> {
     };
     let _guard = live.lock.lock().await;
     if let Some(mut record) = shared.load(id).await?
-        && matches!(
-            record.state,
-            ContainerState::Created | ContainerState::Running
-        )
+        && record.may_run()
     {
         record.state = ContainerState::Unknown;
         shared.save(&record).await?;
@@ -162,24 +160,27 @@ async fn handle(shared: &Shared, id: &str, exit: Exit) -> Result<(), Error> {
             .to_owned();
             shared.save(&record).await?;
             live.stopped.send_replace(true);
+            shared
+                .events
+                .container(id, &record.sandbox_id, LifecycleKind::Stopped);
             tracing::info!(container_id = %id, exit_code = exit.code, reason = %record.reason, "container exited");
         }
     }
     let fail = |step: &'static str| {
         let id = id.to_owned();
-        move |reason: String| Error::Container { id, step, reason }
+        move |cause: crate::Cause| Error::container(&id, step, cause)
     };
     shared
         .runtime(&record.runtime_handler)?
         .delete(id, true)
         .await
-        .map_err(|e| fail("delete the runtime's container")(e.to_string()))?;
-    let rootfs = shared.rootfs(id);
+        .map_err(|e| fail("delete the runtime's container")(e.into()))?;
+    let (rootfs, cid) = (shared.rootfs(id), id.to_owned());
     blocking("unmounting a root file system", move || {
-        berth_image::rootfs::unmount(&rootfs).map_err(|e| Error::InvalidRequest(e.to_string()))
+        berth_image::rootfs::unmount(&rootfs)
+            .map_err(|e| Error::container(&cid, "unmount the root file system", e))
     })
-    .await
-    .map_err(|e| fail("unmount the root file system")(e.to_string()))?;
+    .await?;
     live.released
         .store(true, std::sync::atomic::Ordering::Release);
     Ok(())

@@ -25,9 +25,9 @@ impl ContainerService {
         let store = self.shared.store.clone();
         let all: Vec<ContainerRecord> = tokio::task::spawn_blocking(move || store.load_all())
             .await
-            .map_err(|e| Error::Task {
+            .map_err(|source| Error::Task {
                 what: "listing containers",
-                reason: e.to_string(),
+                source,
             })??;
         let mut out: Vec<ContainerRecord> = all.into_iter().filter(|c| filter.matches(c)).collect();
         out.sort_by_key(|c| c.created_at_ns);

@@ -1,7 +1,6 @@
 //! `ReopenContainerLog`: the kubelet renamed the log file; the monitor opens a new one.
 
 use berth_monitor::Request;
-use berth_store::ContainerState;
 
 use super::{ContainerService, blocking};
 use crate::{Error, monitor};
@@ -12,14 +11,14 @@ impl ContainerService {
     pub async fn reopen_log(&self, id: &str) -> Result<(), Error> {
         let id = self.resolve(id)?;
         let record = self.shared.get(&id).await?;
-        if record.state != ContainerState::Running {
+        if !record.is_running() {
             return Err(Error::FailedPrecondition(format!(
                 "container {id} is {:?}, not running: it has no log to reopen",
                 record.state
             )));
         }
         let dir = self.shared.monitor_dir(&id);
-        let asked = dir.clone();
+        let (asked, asked_id) = (dir.clone(), id.clone());
         let result = blocking("reopening a container log", move || {
             monitor::ask(
                 &asked,
@@ -27,7 +26,7 @@ impl ContainerService {
                 std::time::Duration::from_secs(10),
             )
             .map(drop)
-            .map_err(Error::InvalidRequest)
+            .map_err(|e| Error::container(&asked_id, "reopen the log", e))
         })
         .await;
         result.map_err(|e| {
@@ -37,11 +36,7 @@ impl ContainerService {
                     "container {id} is no longer running: it has no log to reopen"
                 ));
             }
-            Error::Container {
-                id,
-                step: "reopen the log",
-                reason: e.to_string(),
-            }
+            e
         })
     }
 }

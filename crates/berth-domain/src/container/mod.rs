@@ -4,9 +4,9 @@
 //! (command line, environment, user, capabilities), `spec` (the OCI spec), `seccomp`,
 //! `signal`.
 //!
-//! Layout per container: `<state>/containers/<id>/` holds `bundle/` (`config.json`, and
-//! `rootfs/`, the overlay mount), `upper/` and `work/` (the overlay's writable layers). The
-//! monitor's socket and exit file live in `<state>/m/<id>/`.
+//! Where a container's files live is `berth_config::StateLayout`'s: `bundle/` (`config.json`,
+//! `rootfs/`, the overlay mount), `upper/` and `work/` under `<state>/containers/<id>/`, the
+//! monitor's socket and exit file in `<state>/m/<id>/`.
 //!
 //! Concurrency: each container has a short-held async lock for record changes (never held
 //! across a stop's grace period) and a "stopped" signal, a watch channel the exit path
@@ -34,19 +34,14 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
-use berth_config::{CgroupDriver, Config};
-use berth_image::ImageStore;
 use berth_oci::Runtime;
-use berth_store::{
-    ContainerRecord, ContainerState, LookupError, ResourcesRecord, SandboxRecord, Store,
-};
+use berth_store::{ContainerRecord, ContainerState, ResourcesRecord, SandboxRecord};
 use tokio::sync::watch;
 
-pub(crate) use crate::blocking;
-use crate::locks::KeyedLocks;
-use crate::runtime::Handlers;
-use crate::sandbox::{Helpers, NamespaceMode};
-use crate::{Error, Indexes};
+use crate::Error;
+use crate::context::Context;
+use crate::shared::NamespaceMode;
+pub(crate) use crate::task::blocking;
 
 pub use exec::ExecOutput;
 pub use process::{GroupsPolicy, UserRequest};
@@ -61,7 +56,7 @@ pub struct ContainerFilter {
     pub id: Option<String>,
     /// Sandbox full ID or prefix.
     pub sandbox_id: Option<String>,
-    /// State.
+    /// Only containers in this state.
     pub state: Option<ContainerState>,
     /// Labels that must all be present with these values.
     pub labels: BTreeMap<String, String>,
@@ -74,12 +69,12 @@ pub struct MountRequest {
     pub container_path: String,
     /// Path on the node.
     pub host_path: String,
-    /// Read-only.
+    /// Mounted read-only (its submounts may stay writable; see `recursive_read_only`).
     pub readonly: bool,
     /// Read-only all the way down, submounts included (needs `readonly`, Private
     /// propagation and a handler that supports it).
     pub recursive_read_only: bool,
-    /// Propagation.
+    /// Mount propagation between node and container.
     pub propagation: Propagation,
 }
 
@@ -97,7 +92,7 @@ pub struct DeviceRequest {
 /// The security context asked for.
 #[derive(Debug, Clone, Default)]
 pub struct SecurityRequest {
-    /// Privileged.
+    /// Every capability, every device, no seccomp, writable `/sys`.
     pub privileged: bool,
     /// Capabilities to add (`NET_ADMIN` or `CAP_NET_ADMIN`, or `ALL`).
     pub add_capabilities: Vec<String>,
@@ -117,7 +112,7 @@ pub struct SecurityRequest {
     pub pid: NamespaceMode,
     /// With `pid` TARGET: the container whose PID namespace to join (ephemeral containers).
     pub pid_target: String,
-    /// Seccomp.
+    /// The seccomp profile; `None` for unconfined.
     pub seccomp: Option<SeccompProfile>,
     /// An AppArmor profile was asked for.
     pub apparmor: Option<String>,
@@ -132,7 +127,7 @@ pub struct ContainerRequest {
     pub sandbox_id: String,
     /// Container name.
     pub name: String,
-    /// Attempt.
+    /// The kubelet's restart count for this container; part of the name key.
     pub attempt: u32,
     /// Image reference or ID.
     pub image: String,
@@ -146,21 +141,21 @@ pub struct ContainerRequest {
     pub envs: Vec<(String, String)>,
     /// Bind mounts.
     pub mounts: Vec<MountRequest>,
-    /// Devices.
+    /// Host devices to expose.
     pub devices: Vec<DeviceRequest>,
-    /// Labels.
+    /// CRI labels, for filtering.
     pub labels: BTreeMap<String, String>,
-    /// Annotations.
+    /// CRI annotations, kept and reported.
     pub annotations: BTreeMap<String, String>,
     /// Log path relative to the pod's log directory.
     pub log_path: String,
     /// Allocate a terminal.
     pub tty: bool,
-    /// Resources.
+    /// CPU, memory, hugepages and OOM score, as the runtime applies them.
     pub resources: ResourcesRecord,
-    /// Security.
+    /// Privilege, capabilities, user, namespaces, seccomp.
     pub security: SecurityRequest,
-    /// Sysctls.
+    /// Container-level sysctls (namespaced ones only).
     pub sysctls: BTreeMap<String, String>,
 }
 
@@ -192,20 +187,23 @@ impl Drop for Live {
     }
 }
 
-/// What the exit path and the verbs share.
+/// What the exit path and the verbs share: the domain's context (reached through `Deref`,
+/// as `s.store`, `s.layout`...) and the containers' in-memory state.
 struct Shared {
-    config: Arc<Config>,
-    store: Arc<Store>,
-    indexes: Arc<Mutex<Indexes>>,
-    images: Arc<ImageStore>,
-    handlers: Handlers,
-    cgroup_driver: CgroupDriver,
-    helpers: Helpers,
-    pod_locks: Arc<KeyedLocks>,
+    context: Arc<Context>,
     live: Mutex<HashMap<String, Arc<Live>>>,
 }
 
-/// Containers.
+impl std::ops::Deref for Shared {
+    type Target = Context;
+
+    fn deref(&self) -> &Context {
+        &self.context
+    }
+}
+
+/// The container service: every container verb, over the shared context and the containers'
+/// in-memory state.
 pub struct ContainerService {
     shared: Arc<Shared>,
 }
@@ -213,34 +211,16 @@ pub struct ContainerService {
 impl ContainerService {
     /// Over the store, the image store and the runtime handlers. Containers the store holds
     /// get their in-memory state back, and those that may still run get an exit watcher.
-    pub fn new(
-        config: Arc<Config>,
-        store: Arc<Store>,
-        indexes: Arc<Mutex<Indexes>>,
-        images: Arc<ImageStore>,
-        handlers: Handlers,
-        cgroup_driver: CgroupDriver,
-        pod_locks: Arc<KeyedLocks>,
-    ) -> Result<Self, Error> {
+    pub(crate) fn new(context: Arc<Context>) -> Result<Self, Error> {
         let service = Self {
             shared: Arc::new(Shared {
-                config,
-                store,
-                indexes,
-                images,
-                handlers,
-                cgroup_driver,
-                helpers: Helpers::locate(),
-                pod_locks,
+                context,
                 live: Mutex::new(HashMap::new()),
             }),
         };
         let records: Vec<ContainerRecord> = service.shared.store.load_all()?;
         for record in records {
-            let exited = !matches!(
-                record.state,
-                ContainerState::Created | ContainerState::Running
-            );
+            let exited = !record.may_run();
             let live = service.shared.track(&record, exited);
             if !exited {
                 exit::watch(&service.shared, &record.id, &live);
@@ -269,58 +249,39 @@ impl ContainerService {
         if id.is_empty() {
             return Err(Error::InvalidRequest("container ID is required".into()));
         }
-        Ok(self
-            .shared
+        self.shared
             .indexes
             .lock()
             .expect("indexes")
             .containers
-            .resolve(id)?)
+            .resolve(id)
+            .map_err(|e| Error::lookup("container", e))
     }
 }
 
 impl Shared {
     fn dir(&self, id: &str) -> PathBuf {
-        self.config.state.join("containers").join(id)
+        self.layout.container_dir(id)
     }
 
     fn bundle(&self, id: &str) -> PathBuf {
-        self.dir(id).join("bundle")
+        self.layout.container_bundle(id)
     }
 
     fn rootfs(&self, id: &str) -> PathBuf {
-        self.bundle(id).join("rootfs")
+        self.layout.container_rootfs(id)
     }
 
     fn monitor_dir(&self, id: &str) -> PathBuf {
-        self.config.state.join("m").join(id)
+        self.layout.monitor_dir(id)
     }
 
     fn sandbox_dir(&self, id: &str) -> PathBuf {
-        self.config.state.join("sandboxes").join(id)
+        self.layout.sandbox_dir(id)
     }
 
     fn runtime(&self, handler: &str) -> Result<Runtime, Error> {
-        let binary = self
-            .handlers
-            .all()
-            .get(handler)
-            .and_then(|h| h.binary.clone())
-            .ok_or_else(|| Error::UnknownHandler {
-                handler: handler.to_owned(),
-                known: self
-                    .handlers
-                    .all()
-                    .keys()
-                    .cloned()
-                    .collect::<Vec<_>>()
-                    .join(", "),
-            })?;
-        Ok(Runtime::new(
-            binary,
-            self.config.state.join("runtime").join(handler),
-            self.config.state.join("runtime-logs"),
-        ))
+        self.context.runtime(handler)
     }
 
     /// Starts tracking a container in memory, leasing its image's layers.
@@ -356,23 +317,22 @@ impl Shared {
     }
 
     async fn load(&self, id: &str) -> Result<Option<ContainerRecord>, Error> {
-        crate::load_record(&self.store, id).await
+        self.context.load(id).await
     }
 
     /// The record, or `NotFound` naming the container.
     async fn get(&self, id: &str) -> Result<ContainerRecord, Error> {
-        self.load(id).await?.ok_or_else(|| {
-            Error::Lookup(LookupError::NotFound {
-                prefix: id.to_owned(),
-            })
+        self.load(id).await?.ok_or_else(|| Error::NotFound {
+            what: "container",
+            id: id.to_owned(),
         })
     }
 
     async fn save(&self, record: &ContainerRecord) -> Result<(), Error> {
-        crate::save_record(&self.store, record).await
+        self.context.save(record).await
     }
 
     async fn load_sandbox(&self, id: &str) -> Result<Option<SandboxRecord>, Error> {
-        crate::load_record(&self.store, id).await
+        self.context.load(id).await
     }
 }

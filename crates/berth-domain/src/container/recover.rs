@@ -104,7 +104,7 @@ impl ContainerService {
         let Some(mut record) = s.load(id).await? else {
             return Ok(false);
         };
-        if record.state != ContainerState::Created {
+        if !record.is_created() {
             return Ok(false);
         }
         record.state = ContainerState::Running;
@@ -153,11 +153,11 @@ impl ContainerService {
                 swept += 1;
             }
         }
-        let state = s.config.state.clone();
+        let layout = s.layout.clone();
         swept += blocking("sweeping orphaned directories", move || {
             let mut swept = 0;
-            for (parent, is_container) in [("containers", true), ("m", false)] {
-                let Ok(entries) = std::fs::read_dir(state.join(parent)) else {
+            for (parent, is_container) in [(layout.containers(), true), (layout.monitors(), false)] {
+                let Ok(entries) = std::fs::read_dir(parent) else {
                     continue;
                 };
                 for entry in entries.flatten() {
@@ -168,7 +168,7 @@ impl ContainerService {
                     let dir = entry.path();
                     tracing::warn!(dir = %dir.display(), "removing a directory no record names");
                     if is_container {
-                        let _ = berth_image::rootfs::unmount(&dir.join("bundle").join("rootfs"));
+                        let _ = berth_image::rootfs::unmount(&layout.container_rootfs(&name));
                     } else if !monitor::wait_monitor_gone(&dir, ORPHAN_MONITOR_WAIT) {
                         tracing::warn!(dir = %dir.display(), "an orphaned monitor did not leave");
                     }

@@ -4,9 +4,10 @@
 
 use std::time::Duration;
 
-use berth_store::{ContainerRecord, ContainerState, LookupError};
+use berth_store::{ContainerRecord, ContainerState};
 
 use super::{ContainerService, Shared, blocking};
+use crate::events::LifecycleKind;
 use crate::{Error, monitor};
 
 /// How long removal waits for a killed container's monitor to leave.
@@ -17,13 +18,12 @@ impl ContainerService {
     pub async fn remove(&self, id: &str) -> Result<(), Error> {
         let id = match self.resolve(id) {
             Ok(id) => id,
-            Err(Error::Lookup(LookupError::NotFound { .. })) => return Ok(()),
+            Err(e) if e.is_not_found() => return Ok(()),
             Err(e) => return Err(e),
         };
-        self.stop_resolved(&id, 0).await.or_else(|e| match e {
-            Error::Lookup(LookupError::NotFound { .. }) => Ok(()),
-            e => Err(e),
-        })?;
+        self.stop_resolved(&id, 0)
+            .await
+            .or_else(|e| if e.is_not_found() { Ok(()) } else { Err(e) })?;
         let s = &self.shared;
         let Some(live) = s.live(&id) else {
             return Ok(());
@@ -32,13 +32,15 @@ impl ContainerService {
         let Some(mut record) = s.load(&id).await? else {
             return Ok(());
         };
-        if record.state != ContainerState::Removing {
+        if !record.is_removing() {
             record.state = ContainerState::Removing;
             s.save(&record).await?;
         }
         let released = live.released.load(std::sync::atomic::Ordering::Acquire);
         s.destroy(&record, released).await?;
         s.forget(&record).await?;
+        s.events
+            .container(&id, &record.sandbox_id, LifecycleKind::Deleted);
         tracing::info!(container_id = %id, "container removed");
         Ok(())
     }
@@ -57,13 +59,13 @@ impl Shared {
         let id = record.id.clone();
         let fail = |step: &'static str| {
             let id = id.clone();
-            move |reason: String| Error::Container { id, step, reason }
+            move |cause: crate::Cause| Error::container(&id, step, cause)
         };
         if !released {
             self.runtime(&record.runtime_handler)?
                 .delete(&id, true)
                 .await
-                .map_err(|e| fail("delete the runtime's container")(e.to_string()))?;
+                .map_err(|e| fail("delete the runtime's container")(e.into()))?;
         }
         let (monitor_dir, dir, rootfs) = (self.monitor_dir(&id), self.dir(&id), self.rootfs(&id));
         let cid = id.clone();
@@ -71,11 +73,13 @@ impl Shared {
             if !monitor::wait_monitor_gone(&monitor_dir, MONITOR_EXIT_WAIT) {
                 tracing::warn!(container_id = %cid, "the monitor did not leave after the container was deleted");
             }
-            berth_image::rootfs::unmount(&rootfs).map_err(|e| Error::InvalidRequest(e.to_string()))?;
+            berth_image::rootfs::unmount(&rootfs)
+                .map_err(|e| Error::container(&cid, "unmount the root file system", e))?;
             for d in [&dir, &monitor_dir] {
                 match std::fs::remove_dir_all(d) {
                     Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                        return Err(Error::InvalidRequest(format!("{}: {e}", d.display())));
+                        let cause = format!("{}: {e}", d.display());
+                        return Err(Error::container(&cid, "remove its files", cause));
                     }
                     _ => {}
                 }
@@ -83,7 +87,6 @@ impl Shared {
             Ok(())
         })
         .await
-        .map_err(|e| fail("remove its files")(e.to_string()))
     }
 
     /// Deletes the record, releases the name and ID, and drops the in-memory state (which

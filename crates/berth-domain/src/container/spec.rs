@@ -12,7 +12,7 @@ use oci_spec::runtime::{
 };
 
 use super::process::User;
-use crate::sandbox::NamespaceMode;
+use crate::shared::NamespaceMode;
 
 /// Mount propagation of a bind mount.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

@@ -2,9 +2,10 @@
 //! runtime's `start`, and the record becomes RUNNING with its start time.
 
 use berth_monitor::Request;
-use berth_store::{ContainerState, SandboxState};
+use berth_store::ContainerState;
 
 use super::{ContainerService, blocking};
+use crate::events::LifecycleKind;
 use crate::{Error, monitor};
 
 /// Deadline of the runtime's `start` through the monitor.
@@ -19,7 +20,7 @@ impl ContainerService {
         let pod_lock = s.pod_locks.get(&pod_id);
         let _pod_guard = pod_lock.lock().await;
         match s.load_sandbox(&pod_id).await? {
-            Some(pod) if pod.state == SandboxState::Ready => {}
+            Some(pod) if pod.is_ready() => {}
             Some(pod) => {
                 return Err(Error::FailedPrecondition(format!(
                     "container {id}: its sandbox {pod_id} is {:?}, not ready",
@@ -32,12 +33,13 @@ impl ContainerService {
                 )));
             }
         }
-        let live = s
-            .live(&id)
-            .ok_or_else(|| Error::NotFound(format!("container {id} not found")))?;
+        let live = s.live(&id).ok_or_else(|| Error::NotFound {
+            what: "container",
+            id: id.clone(),
+        })?;
         let _guard = live.lock.lock().await;
         let mut record = s.get(&id).await?;
-        if record.state != ContainerState::Created {
+        if !record.is_created() {
             return Err(Error::FailedPrecondition(format!(
                 "container {id} is {:?}: only a created container can be started",
                 record.state
@@ -48,13 +50,15 @@ impl ContainerService {
         let started_at = crate::clock::now_ns();
         let dir = s.monitor_dir(&id);
         blocking("starting a container", move || {
-            monitor::ask(&dir, &Request::Start, START_TIMEOUT).map_err(Error::InvalidRequest)
+            Ok(monitor::ask(&dir, &Request::Start, START_TIMEOUT))
         })
-        .await
-        .map_err(|e| Error::container_runtime(&id, "start", e.to_string()))?;
+        .await?
+        .map_err(|e| Error::container_runtime(&id, "start", e))?;
         record.state = ContainerState::Running;
         record.started_at_ns = started_at;
         s.save(&record).await?;
+        s.events
+            .container(&id, &record.sandbox_id, LifecycleKind::Started);
         tracing::info!(container_id = %id, pid = record.pid, "container started");
         Ok(())
     }

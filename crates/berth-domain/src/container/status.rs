@@ -20,7 +20,7 @@ impl ContainerService {
         let id = self.resolve(id)?;
         let record = self.shared.get(&id).await?;
         let info = if verbose {
-            let spec = std::fs::read(self.shared.bundle(&id).join("config.json"))
+            let spec = std::fs::read(self.shared.layout.container_spec(&id))
                 .ok()
                 .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
                 .unwrap_or(serde_json::Value::Null);

@@ -1,11 +1,10 @@
-//! `StopContainer`, as LIFECYCLE.md says: the stop signal once and a wait bounded by the
+//! `StopContainer`, as docs/lifecycle.md says: the stop signal once and a wait bounded by the
 //! timeout, then SIGKILL to every process of the container's cgroup, then SIGKILL to the init
 //! alone; each wait is on the "stopped" signal the exit path raises, never a poll of the
 //! process. No lock is held while waiting, so Status and ExecSync answer during a long stop.
 
 use std::time::Duration;
 
-use berth_store::ContainerState;
 use tokio::sync::watch;
 
 use super::ContainerService;
@@ -21,7 +20,7 @@ impl ContainerService {
     pub async fn stop(&self, id: &str, timeout: i64) -> Result<(), Error> {
         let id = match self.resolve(id) {
             Ok(id) => id,
-            Err(Error::Lookup(berth_store::LookupError::NotFound { .. })) => return Ok(()),
+            Err(e) if e.is_not_found() => return Ok(()),
             Err(e) => return Err(e),
         };
         self.stop_resolved(&id, timeout).await
@@ -30,7 +29,7 @@ impl ContainerService {
     pub(super) async fn stop_resolved(&self, id: &str, timeout: i64) -> Result<(), Error> {
         let s = &self.shared;
         let record = s.get(id).await?;
-        if record.state == ContainerState::Unknown {
+        if record.is_unknown() {
             // No monitor reports on it: kill whatever is left through the runtime, once.
             signal(
                 &s.runtime(&record.runtime_handler)?,
@@ -41,7 +40,7 @@ impl ContainerService {
             .await;
             return Ok(());
         }
-        if record.state != ContainerState::Running {
+        if !record.is_running() {
             return Ok(());
         }
         let Some(live) = s.live(id) else {
@@ -77,15 +76,12 @@ impl ContainerService {
         if wait(&mut stopped, KILL_WAIT).await {
             return Ok(());
         }
-        Err(Error::Container {
-            id: id.to_owned(),
-            step: "stop",
-            reason: format!(
-                "still running {}s after SIGKILL (PID {})",
-                2 * KILL_WAIT.as_secs(),
-                record.pid
-            ),
-        })
+        let still = format!(
+            "still running {}s after SIGKILL (PID {})",
+            2 * KILL_WAIT.as_secs(),
+            record.pid
+        );
+        Err(Error::container(id, "stop", still))
     }
 }
 

@@ -1,7 +1,7 @@
 //! `UpdateContainerResources`: the runtime's `update` applies new CPU, memory and hugepage
 //! limits to a created or running container; the record keeps what was applied.
 
-use berth_store::{ContainerState, ResourcesRecord};
+use berth_store::ResourcesRecord;
 
 use super::ContainerService;
 use crate::{Error, validate};
@@ -17,27 +17,22 @@ impl ContainerService {
         let id = self.resolve(id)?;
         let s = &self.shared;
         let Some(live) = s.live(&id) else {
-            return Err(Error::NotFound(format!("container {id} not found")));
+            return Err(Error::NotFound {
+                what: "container",
+                id: id.clone(),
+            });
         };
         let _guard = live.lock.lock().await;
         let mut record = s.get(&id).await?;
-        if !matches!(
-            record.state,
-            ContainerState::Created | ContainerState::Running
-        ) {
+        if !record.may_run() {
             return Err(Error::FailedPrecondition(format!(
                 "container {id} is {:?}: only a created or running container can be updated",
                 record.state
             )));
         }
-        let file = s.dir(&id).join("update.json");
-        std::fs::write(&file, oci_resources(&resources).to_string()).map_err(|e| {
-            Error::Container {
-                id: id.clone(),
-                step: "write the resources",
-                reason: e.to_string(),
-            }
-        })?;
+        let file = s.layout.container_update(&id);
+        std::fs::write(&file, oci_resources(&resources).to_string())
+            .map_err(|e| Error::container(&id, "write the resources", e))?;
         let result = s.runtime(&record.runtime_handler)?.update(&id, &file).await;
         let _ = std::fs::remove_file(&file);
         result.map_err(|e| {

@@ -24,9 +24,9 @@ impl ImageService {
         let store = self.store.clone();
         let usage = tokio::task::spawn_blocking(move || store.usage())
             .await
-            .map_err(|e| Error::Task {
+            .map_err(|source| Error::Task {
                 what: "measuring the image store",
-                reason: e.to_string(),
+                source,
             })?;
         Ok(ImageFsUsage {
             timestamp_ns: crate::clock::now_ns(),

@@ -35,15 +35,15 @@ impl ImageService {
             t => t,
         };
         let settings = ImageStoreConfig {
-            root: config.root.clone(),
+            layout: config.layout(),
             registries: config.registries.clone(),
             progress_timeout: timeout,
         };
         let store = tokio::task::spawn_blocking(move || ImageStore::open(settings, db))
             .await
-            .map_err(|e| Error::Task {
+            .map_err(|source| Error::Task {
                 what: "opening the image store",
-                reason: e.to_string(),
+                source,
             })?
             .map_err(|e| Error::Image(Arc::new(e)))?;
         Ok(Self {

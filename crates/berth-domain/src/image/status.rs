@@ -13,9 +13,9 @@ impl ImageService {
         let name = name.to_owned();
         tokio::task::spawn_blocking(move || store.details(&name))
             .await
-            .map_err(|e| Error::Task {
+            .map_err(|source| Error::Task {
                 what: "reading an image config",
-                reason: e.to_string(),
+                source,
             })?
             .map_err(|e| Error::Image(Arc::new(e)))
     }

@@ -22,9 +22,9 @@ impl RuntimeInfo {
         if cidr.trim().is_empty() {
             return Ok(());
         }
-        let cidr = podcidr::validate(cidr).map_err(|reason| Error::InvalidPodCidr {
+        let cidr = podcidr::validate(cidr).map_err(|source| Error::InvalidPodCidr {
             cidr: cidr.to_owned(),
-            reason,
+            source,
         })?;
         if self.pod_cidr().as_deref() == Some(cidr.as_str()) {
             return Ok(());
@@ -33,9 +33,9 @@ impl RuntimeInfo {
         let value = cidr.clone();
         tokio::task::spawn_blocking(move || store.set_meta(POD_CIDR_KEY, &value))
             .await
-            .map_err(|e| Error::Task {
+            .map_err(|source| Error::Task {
                 what: "persisting the pod CIDR",
-                reason: e.to_string(),
+                source,
             })??;
         tracing::info!(pod_cidr = %cidr, "pod CIDR updated");
         *self.pod_cidr.lock().expect("pod CIDR lock") = Some(cidr);

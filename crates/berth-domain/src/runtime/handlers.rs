@@ -17,10 +17,17 @@ use berth_config::defaults::RUNTIME_CANDIDATES;
 pub struct Handler {
     /// The binary, resolved; `None` when it is not installed.
     pub binary: Option<PathBuf>,
-    /// `Ok` when the probe created a container; else why not.
-    pub health: Result<(), String>,
+    /// Why it cannot run containers on this node; `None` when the probe created one.
+    pub problem: Option<String>,
     /// What it can do beyond the basics; all off unless the probe passed.
     pub features: berth_oci::RuntimeFeatures,
+}
+
+impl Handler {
+    /// Whether its probe created a container on this node.
+    pub fn works(&self) -> bool {
+        self.problem.is_none()
+    }
 }
 
 /// Every handler by name, and the default's name.
@@ -35,6 +42,7 @@ pub struct Handlers {
 impl Handlers {
     /// Resolves and probes every handler, then picks the default.
     pub async fn probe(config: &Config) -> Self {
+        let layout = config.layout();
         let mut wanted: BTreeMap<String, PathBuf> = config
             .runtimes
             .iter()
@@ -50,45 +58,48 @@ impl Handlers {
             let handler = match berth_oci::resolve_binary(&path) {
                 None => Handler {
                     binary: None,
-                    health: Err(format!("binary {} not found", path.display())),
+                    problem: Some(format!("binary {} not found", path.display())),
                     features: Default::default(),
                 },
                 Some(binary) => {
-                    let scratch = config.state.join("probe").join(&name);
-                    let health = berth_oci::probe_runtime(&binary, &scratch)
+                    let scratch = layout.probe_dir(&name);
+                    let problem = berth_oci::probe_runtime(&binary, &scratch)
                         .await
-                        .map_err(|e| e.to_string());
-                    let features = if health.is_ok() {
+                        .err()
+                        .map(|e| e.to_string());
+                    let features = if problem.is_none() {
                         berth_oci::probe_features(&binary).await
                     } else {
                         Default::default()
                     };
                     Handler {
                         binary: Some(binary),
-                        health,
+                        problem,
                         features,
                     }
                 }
             };
-            match &handler.health {
-                Ok(()) => {
+            match &handler.problem {
+                None => {
                     tracing::info!(handler = %name, binary = ?handler.binary, recursive_read_only = handler.features.recursive_read_only, "runtime handler works")
                 }
-                Err(e) => tracing::warn!(handler = %name, error = %e, "runtime handler unusable"),
+                Some(e) => tracing::warn!(handler = %name, error = %e, "runtime handler unusable"),
             }
             handlers.insert(name, handler);
         }
-        let _ = std::fs::remove_dir(config.state.join("probe"));
+        let _ = std::fs::remove_dir(layout.probes());
         Self::choose_default(handlers, config.default_runtime.as_deref())
     }
 
     fn choose_default(handlers: BTreeMap<String, Handler>, wanted: Option<&str>) -> Self {
-        let works = |name: &str| handlers.get(name).is_some_and(|h| h.health.is_ok());
+        let works = |name: &str| handlers.get(name).is_some_and(|h| h.works());
         let (default, default_problem) = match wanted {
             Some(name) if works(name) => (Some(name.to_owned()), None),
             Some(name) => {
                 let why = match handlers.get(name) {
-                    Some(Handler { health: Err(e), .. }) => e.clone(),
+                    Some(Handler {
+                        problem: Some(e), ..
+                    }) => e.clone(),
                     _ => "not installed".to_owned(),
                 };
                 (
@@ -102,7 +113,9 @@ impl Handlers {
                     let tried: Vec<String> = RUNTIME_CANDIDATES
                         .iter()
                         .map(|n| match handlers.get(*n) {
-                            Some(Handler { health: Err(e), .. }) => format!("{n}: {e}"),
+                            Some(Handler {
+                                problem: Some(e), ..
+                            }) => format!("{n}: {e}"),
                             _ => format!("{n}: not installed"),
                         })
                         .collect();
@@ -140,7 +153,7 @@ impl Handlers {
         };
         self.handlers
             .get(name)
-            .filter(|h| h.health.is_ok())
+            .filter(|h| h.works())
             .map(|h| h.features)
             .unwrap_or_default()
     }
@@ -148,6 +161,11 @@ impl Handlers {
     /// Every handler by name.
     pub fn all(&self) -> &BTreeMap<String, Handler> {
         &self.handlers
+    }
+
+    /// The handlers' names, sorted.
+    pub fn names(&self) -> Vec<&str> {
+        self.handlers.keys().map(String::as_str).collect()
     }
 }
 
@@ -158,7 +176,7 @@ mod tests {
     fn h(ok: bool) -> Handler {
         Handler {
             binary: Some("/x".into()),
-            health: if ok { Ok(()) } else { Err("refused".into()) },
+            problem: (!ok).then(|| "refused".into()),
             features: berth_oci::RuntimeFeatures {
                 recursive_read_only: true,
             },

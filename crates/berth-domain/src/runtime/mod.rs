@@ -39,9 +39,9 @@ impl RuntimeInfo {
             let store = store.clone();
             tokio::task::spawn_blocking(move || store.get_meta(POD_CIDR_KEY))
                 .await
-                .map_err(|e| Error::Task {
+                .map_err(|source| Error::Task {
                     what: "reading the pod CIDR",
-                    reason: e.to_string(),
+                    source,
                 })??
         };
         tracing::info!(?cgroup_driver, default_runtime = ?handlers.default_name(), "runtime ready");

@@ -114,7 +114,7 @@ impl RuntimeInfo {
             .handlers
             .all()
             .iter()
-            .filter(|(_, h)| h.health.is_ok())
+            .filter(|(_, h)| h.works())
             .map(|(name, _)| name.as_str());
         let handlers = std::iter::once("")
             .chain(working)
@@ -133,8 +133,8 @@ impl RuntimeInfo {
                 .map(|(name, h)| {
                     let v = serde_json::json!({
                         "binary": h.binary,
-                        "healthy": h.health.is_ok(),
-                        "error": h.health.as_ref().err(),
+                        "healthy": h.works(),
+                        "error": h.problem,
                         "default": self.handlers.default_name() == Some(name.as_str()),
                         "recursiveReadOnlyMounts": h.features.recursive_read_only,
                     });

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use berth_store::SandboxRecord;
 
-use super::{SandboxService, SandboxStatus, blocking};
+use super::{SandboxService, SandboxStatus};
 use crate::Error;
 
 /// Which sandboxes `list` returns; every set field must match.
@@ -21,10 +21,8 @@ pub struct SandboxFilter {
 impl SandboxService {
     /// Sandboxes matching `filter`, oldest first.
     pub async fn list(&self, filter: SandboxFilter) -> Result<Vec<SandboxStatus>, Error> {
-        let store = self.store.clone();
-        let all: Vec<SandboxRecord> =
-            blocking("listing sandboxes", move || Ok(store.load_all()?)).await?;
-        let mut out: Vec<SandboxStatus> = all
+        let all: Vec<SandboxRecord> = self.context.load_all().await?;
+        let matching = all
             .into_iter()
             .filter(|r| {
                 filter
@@ -38,14 +36,19 @@ impl SandboxService {
                     .iter()
                     .all(|(k, v)| r.labels.get(k) == Some(v))
             })
-            .map(|record| {
-                let ready = self.is_ready(&record);
+            .map(|record| async move {
+                let ready = self.is_ready(&record).await;
                 SandboxStatus {
                     record,
                     ready,
                     info: None,
                 }
-            })
+            });
+        // Every ready pod's monitor is asked at once: one slow monitor delays the list by
+        // its own answer, not by the sum of all.
+        let mut out: Vec<SandboxStatus> = futures_util::future::join_all(matching)
+            .await
+            .into_iter()
             .filter(|s| filter.ready.is_none_or(|want| want == s.ready))
             .collect();
         out.sort_by_key(|s| s.record.created_at_ns);

@@ -1,17 +1,14 @@
-//! The pod sandbox domain: one file per verb (`run`, `status`, `list`, `stop`, `remove`),
-//! over the pure rules (`files`, `limits`, `cgroup`), the infra spec (`spec`) and the
-//! monitor that runs the infra process (`infra`).
+//! The pod sandbox domain: one file per verb (`run`, `status`, `list`, `stop`, `remove`,
+//! `recover`), over the pure rules (`files`), the infra spec (`spec`) and the controller
+//! that drives the infra process (`controller`).
 //!
-//! Layout per sandbox, under `<state>/sandboxes/<id>/`: `netns` (the pinned network
-//! namespace), `hostname`, `hosts`, `resolv.conf`, `shm/` (a 64 MiB tmpfs), `bundle/`
-//! (`config.json` and an empty `rootfs/`). The monitor's socket and exit file live in
-//! `<state>/m/<id>/` (a Unix socket path must stay under 108 bytes).
-//! The OCI runtime keeps its state under `<state>/runtime/<handler>/`.
+//! A sandbox's files (`berth_config::StateLayout`): under `<state>/sandboxes/<id>/`, `netns`
+//! (the pinned network namespace), `hostname`, `hosts`, `resolv.conf`, `shm/` (a 64 MiB
+//! tmpfs), `bundle/` (`config.json` and an empty `rootfs/`); the infra's monitor in
+//! `<state>/m/<id>/`.
 
-pub mod cgroup;
 mod controller;
 pub mod files;
-pub mod limits;
 mod list;
 mod recover;
 mod remove;
@@ -21,42 +18,26 @@ mod status;
 mod stop;
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
-use berth_config::{CgroupDriver, Config};
-use berth_store::{SandboxRecord, Store};
+use berth_store::SandboxRecord;
 
-pub(crate) use crate::blocking;
+use crate::Error;
 use crate::container::ContainerService;
-use crate::locks::KeyedLocks;
-use crate::runtime::Handlers;
-use crate::{Error, Indexes};
+use crate::context::Context;
+use crate::shared::NamespaceMode;
+pub(crate) use crate::task::blocking;
 
-pub use controller::{InfraRef, InfraStatus, Platform, PodSandboxController, SandboxController};
+pub use controller::{InfraController, InfraRef, InfraStatus};
 pub use files::DnsConfig;
 pub use list::SandboxFilter;
 pub use recover::Recovered;
-pub(crate) use run::new_id;
 pub use status::SandboxStatus;
 
 /// How long one CNI plugin may run.
 const CNI_TIMEOUT: Duration = Duration::from_secs(60);
-
-/// A namespace's sharing mode, from the CRI `NamespaceMode`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum NamespaceMode {
-    /// The pod's own namespace.
-    #[default]
-    Pod,
-    /// The container's own (PID only).
-    Container,
-    /// The node's.
-    Node,
-    /// Another container's (ephemeral containers).
-    Target,
-}
 
 /// A hostPort mapping.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -80,23 +61,23 @@ pub struct SandboxRequest {
     pub uid: String,
     /// Pod namespace.
     pub namespace: String,
-    /// Attempt.
+    /// The kubelet's retry count for this pod; part of the name key.
     pub attempt: u32,
-    /// Hostname.
+    /// Hostname; empty for the node's.
     pub hostname: String,
     /// Log directory.
     pub log_directory: String,
-    /// DNS.
+    /// What goes into the pod's `resolv.conf`; empty for the node's.
     pub dns: DnsConfig,
-    /// hostPorts.
+    /// hostPorts, set up by the CNI `portmap` plugin.
     pub port_mappings: Vec<PortMapping>,
-    /// Labels.
+    /// CRI labels, for filtering.
     pub labels: BTreeMap<String, String>,
-    /// Annotations.
+    /// CRI annotations, kept and reported.
     pub annotations: BTreeMap<String, String>,
     /// Cgroup parent.
     pub cgroup_parent: String,
-    /// Sysctls.
+    /// Pod-level sysctls for the infra (namespaced ones only).
     pub sysctls: BTreeMap<String, String>,
     /// Network namespace mode (Node = host network).
     pub network: NamespaceMode,
@@ -108,112 +89,56 @@ pub struct SandboxRequest {
     pub runtime_handler: String,
 }
 
-/// The binaries berth runs besides the OCI runtime.
-#[derive(Debug, Clone)]
-pub struct Helpers {
-    /// `berth-pause`.
-    pub pause: PathBuf,
-    /// `berth-monitor`.
-    pub monitor: PathBuf,
-}
-
-impl Helpers {
-    /// Next to the running `berthd`, else in `PATH`.
-    pub fn locate() -> Self {
-        let dir = std::env::current_exe()
-            .ok()
-            .and_then(|p| p.parent().map(Path::to_path_buf));
-        let find = |name: &str| {
-            dir.as_ref()
-                .map(|d| d.join(name))
-                .filter(|p| p.exists())
-                .or_else(|| berth_oci::resolve_binary(Path::new(name)))
-                .unwrap_or_else(|| PathBuf::from(name))
-        };
-        Self {
-            pause: find("berth-pause"),
-            monitor: find("berth-monitor"),
-        }
-    }
-}
-
 /// Pod sandboxes.
 pub struct SandboxService {
-    config: Arc<Config>,
-    store: Arc<Store>,
-    indexes: Arc<Mutex<Indexes>>,
-    handlers: Handlers,
-    cgroup_driver: CgroupDriver,
-    helpers: Helpers,
-    controller: PodSandboxController,
+    context: Arc<Context>,
+    controller: InfraController,
     invoker: berth_cni::Invoker,
-    /// One async lock per sandbox: verbs on one pod are serialised, pods run in parallel.
-    locks: Arc<KeyedLocks>,
     /// The pods' containers, stopped and removed with their pod.
     containers: Arc<ContainerService>,
 }
 
 impl SandboxService {
-    /// Over the store and indexes recovered at start.
-    pub fn new(
-        config: Arc<Config>,
-        store: Arc<Store>,
-        indexes: Arc<Mutex<Indexes>>,
-        handlers: Handlers,
-        cgroup_driver: CgroupDriver,
-        locks: Arc<KeyedLocks>,
-        containers: Arc<ContainerService>,
-    ) -> Self {
+    /// Over the domain's context; stops and removes `containers` with their pods.
+    pub(crate) fn new(context: Arc<Context>, containers: Arc<ContainerService>) -> Self {
         let invoker = berth_cni::Invoker::new(
-            config.network.bin_dirs.clone(),
-            cni_cache_dir(&config),
+            context.config.network.bin_dirs.clone(),
+            context.layout.cni_results(),
             CNI_TIMEOUT,
         );
-        let helpers = Helpers::locate();
-        let controller =
-            PodSandboxController::new(helpers.clone(), handlers.clone(), config.state.clone());
         Self {
-            config,
-            store,
-            indexes,
-            handlers,
-            cgroup_driver,
-            helpers,
-            controller,
+            controller: InfraController::new(context.clone()),
+            context,
             invoker,
-            locks,
             containers,
         }
     }
 
     fn dir(&self, id: &str) -> PathBuf {
-        self.controller.dir(id)
-    }
-
-    fn cni_cache_dir(&self) -> PathBuf {
-        cni_cache_dir(&self.config)
+        self.context.layout.sandbox_dir(id)
     }
 
     fn monitor_dir(&self, id: &str) -> PathBuf {
-        self.controller.monitor_dir(id)
+        self.context.layout.monitor_dir(id)
     }
 
     fn lock(&self, id: &str) -> Arc<tokio::sync::Mutex<()>> {
-        self.locks.get(id)
+        self.context.pod_locks.get(id)
     }
 
     fn forget_lock(&self, id: &str) {
-        self.locks.forget(id);
+        self.context.pod_locks.forget(id);
     }
 
     /// Full ID from a full ID or unique prefix.
     fn resolve(&self, id: &str) -> Result<String, Error> {
-        Ok(self
+        self.context
             .indexes
             .lock()
             .expect("indexes")
             .sandboxes
-            .resolve(id)?)
+            .resolve(id)
+            .map_err(|e| Error::lookup("sandbox", e))
     }
 
     /// Stops every container of the pod at once, in parallel (the kubelet already gave them
@@ -240,9 +165,9 @@ impl SandboxService {
         }
         let mut first = None;
         while let Some(done) = tasks.join_next().await {
-            let result = done.map_err(|e| Error::Task {
+            let result = done.map_err(|source| Error::Task {
                 what: "a container of the pod",
-                reason: e.to_string(),
+                source,
             });
             if let Err(e) = result.and_then(|r| r) {
                 tracing::warn!(pod_id = %id, error = %e, "a container of the pod failed to stop or go");
@@ -253,15 +178,10 @@ impl SandboxService {
     }
 
     async fn load(&self, id: &str) -> Result<Option<SandboxRecord>, Error> {
-        crate::load_record(&self.store, id).await
+        self.context.load(id).await
     }
 
     async fn save(&self, record: &SandboxRecord) -> Result<(), Error> {
-        crate::save_record(&self.store, record).await
+        self.context.save(record).await
     }
-}
-
-/// Where CNI results are cached for DEL.
-fn cni_cache_dir(config: &Config) -> PathBuf {
-    config.state.join("cni/results")
 }

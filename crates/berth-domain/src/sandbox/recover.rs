@@ -28,9 +28,7 @@ impl SandboxService {
     /// Brings every sandbox record in line with the node; see the module doc. Runs after
     /// the containers' recovery (a pod's removal removes its containers).
     pub async fn recover(&self) -> Result<Recovered, Error> {
-        let store = self.store.clone();
-        let records: Vec<SandboxRecord> =
-            blocking("reading sandbox records", move || Ok(store.load_all()?)).await?;
+        let records: Vec<SandboxRecord> = self.context.load_all().await?;
         let mut done = Recovered {
             records: records.len(),
             ..Default::default()
@@ -69,7 +67,8 @@ impl SandboxService {
 
     /// The IDs of every sandbox record.
     pub fn known_ids(&self) -> HashSet<String> {
-        self.indexes
+        self.context
+            .indexes
             .lock()
             .expect("indexes")
             .sandboxes
@@ -81,8 +80,7 @@ impl SandboxService {
     /// Tears down and removes pod directories that no record names.
     async fn sweep_orphans(&self) -> Result<usize, Error> {
         let known = self.known_ids();
-        let root = self.config.state.join("sandboxes");
-        let Ok(entries) = std::fs::read_dir(&root) else {
+        let Ok(entries) = std::fs::read_dir(self.context.layout.sandboxes()) else {
             return Ok(0);
         };
         let mut swept = 0;
@@ -92,7 +90,7 @@ impl SandboxService {
                 continue;
             }
             tracing::warn!(pod_id = %id, "tearing down a pod directory no record names");
-            let netns = entry.path().join("netns");
+            let netns = self.context.layout.sandbox_netns(&id);
             let record = SandboxRecord {
                 id: id.clone(),
                 network: SandboxNetwork {
@@ -118,10 +116,10 @@ impl SandboxService {
             if let Err(e) = self.teardown(&record).await {
                 tracing::warn!(pod_id = %id, error = %e, "orphan teardown was incomplete");
             }
-            let dir = entry.path();
+            let (dir, pod) = (entry.path(), id.clone());
             let removed = blocking("removing an orphaned pod directory", move || {
                 std::fs::remove_dir_all(&dir)
-                    .map_err(|e| Error::InvalidRequest(format!("{}: {e}", dir.display())))
+                    .map_err(|e| Error::sandbox(&pod, "remove its orphaned directory", e))
             })
             .await;
             if let Err(e) = removed {

@@ -1,4 +1,4 @@
-//! `RemovePodSandbox`, as LIFECYCLE.md says: unknown IDs succeed; a running sandbox is
+//! `RemovePodSandbox`, as docs/lifecycle.md says: unknown IDs succeed; a running sandbox is
 //! stopped first; it enters TERMINATING (no container may be created in it from then on);
 //! a network namespace still pinned refuses the removal; then its directories go, its record
 //! is deleted and its name released.
@@ -8,13 +8,14 @@ use berth_store::{SandboxRecord, SandboxState, sandbox_name};
 
 use super::{SandboxService, blocking};
 use crate::Error;
+use crate::events::LifecycleKind;
 
 impl SandboxService {
     /// Removes a sandbox; idempotent.
     pub async fn remove(&self, id: &str) -> Result<(), Error> {
         let id = match self.resolve(id) {
             Ok(id) => id,
-            Err(Error::Lookup(berth_store::LookupError::NotFound { .. })) => return Ok(()),
+            Err(e) if e.is_not_found() => return Ok(()),
             Err(e) => return Err(e),
         };
         let lock = self.lock(&id);
@@ -22,7 +23,7 @@ impl SandboxService {
         let Some(mut record) = self.load(&id).await? else {
             return Ok(());
         };
-        if record.state != SandboxState::NotReady {
+        if !record.is_stopped() {
             record.state = SandboxState::Terminating;
             self.save(&record).await?;
             self.stop_containers(&id).await?;
@@ -40,6 +41,7 @@ impl SandboxService {
             });
         }
         self.forget(&record).await?;
+        self.context.events.pod(&record.id, LifecycleKind::Deleted);
         tracing::info!(pod_id = %record.id, "sandbox removed");
         Ok(())
     }
@@ -52,11 +54,8 @@ impl SandboxService {
             for dir in dirs {
                 match std::fs::remove_dir_all(&dir) {
                     Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                        return Err(Error::Sandbox {
-                            id,
-                            step: "remove its directory",
-                            reason: format!("{}: {e}", dir.display()),
-                        });
+                        let cause = format!("{}: {e}", dir.display());
+                        return Err(Error::sandbox(&id, "remove its directory", cause));
                     }
                     _ => {}
                 }
@@ -64,14 +63,14 @@ impl SandboxService {
             Ok(())
         })
         .await?;
-        let store = self.store.clone();
+        let store = self.context.store.clone();
         let rid = record.id.clone();
         blocking("deleting a sandbox record", move || {
             Ok(store.delete::<SandboxRecord>(&rid).map(drop)?)
         })
         .await?;
         {
-            let mut indexes = self.indexes.lock().expect("indexes");
+            let mut indexes = self.context.indexes.lock().expect("indexes");
             indexes.names.release(&sandbox_name(&record.metadata));
             indexes.sandboxes.remove(&record.id);
         }

@@ -3,34 +3,24 @@
 //! same idempotent teardown Stop uses), forgets the record, releases the name, and reports
 //! the first cause.
 
-use std::io::Read;
 use std::path::PathBuf;
 
 use berth_cni::{Attachment, PodArgs, netns};
+use berth_config::PodFile;
 use berth_store::{PodMetadata, SandboxNetwork, SandboxRecord, SandboxState, sandbox_name};
 
-use super::limits::{clamp_oom_score_adj, current_oom_score_adj};
 use super::spec::InfraSpec;
-use super::{
-    InfraRef, NamespaceMode, SandboxController, SandboxRequest, SandboxService, blocking, cgroup,
-    files,
-};
+use super::{InfraRef, NamespaceMode, SandboxRequest, SandboxService, blocking, files};
+use crate::events::LifecycleKind;
+use crate::shared::limits::{clamp_oom_score_adj, current_oom_score_adj};
+use crate::shared::{cgroup, new_id};
 use crate::validate::sysctl::HostNamespaces;
-use crate::{Error, validate};
+use crate::{Cause, Error, validate};
 
 /// Size of a pod's `/dev/shm`, as the kubelet's default.
 const SHM_BYTES: u64 = 64 * 1024 * 1024;
 /// The oom_score_adj the kubelet asks for infra processes.
 const INFRA_OOM_SCORE_ADJ: i64 = -998;
-
-/// 64 hex digits from the kernel's CSPRNG.
-pub(crate) fn new_id() -> Result<String, Error> {
-    let mut bytes = [0u8; 32];
-    std::fs::File::open("/dev/urandom")
-        .and_then(|mut f| f.read_exact(&mut bytes))
-        .map_err(|e| Error::InvalidRequest(format!("cannot read /dev/urandom: {e}")))?;
-    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
-}
 
 impl SandboxService {
     /// Runs a pod sandbox and returns its ID. Every field is checked before anything is
@@ -47,13 +37,9 @@ impl SandboxService {
                 )));
             }
         }
-        let handler = if req.runtime_handler.is_empty() {
-            self.handlers.default_name().unwrap_or("runc").to_owned()
-        } else {
-            req.runtime_handler.clone()
-        };
-        validate::sandbox(&req, self.cgroup_driver)?;
-        self.runtime_binary(&handler)?;
+        let handler = self.context.handler_name(&req.runtime_handler);
+        validate::sandbox(&req, self.context.cgroup_driver)?;
+        self.context.handler(&handler)?;
         let host = HostNamespaces {
             network: req.network == NamespaceMode::Node,
             ipc: req.ipc == NamespaceMode::Node,
@@ -66,7 +52,7 @@ impl SandboxService {
             attempt: req.attempt,
         };
         {
-            let mut indexes = self.indexes.lock().expect("indexes");
+            let mut indexes = self.context.indexes.lock().expect("indexes");
             indexes.names.reserve(&sandbox_name(&metadata), &id)?;
             indexes.sandboxes.insert(id.clone());
         }
@@ -117,41 +103,14 @@ impl SandboxService {
                 match self.save(&record).await {
                     Ok(()) => {
                         tracing::info!(pod_id = %id, pod = %req.name, namespace = %req.namespace, ip = ?record.network.ips, "sandbox ready");
+                        self.context.events.pod(&id, LifecycleKind::Created);
+                        self.context.events.pod(&id, LifecycleKind::Started);
                         Ok(id)
                     }
                     Err(e) => Err(self.roll_back(record, e).await),
                 }
             }
             Err(e) => Err(self.roll_back(record, e).await),
-        }
-    }
-
-    fn runtime_binary(&self, handler: &str) -> Result<PathBuf, Error> {
-        let known = || {
-            self.handlers
-                .all()
-                .keys()
-                .cloned()
-                .collect::<Vec<_>>()
-                .join(", ")
-        };
-        let h = self
-            .handlers
-            .all()
-            .get(handler)
-            .ok_or_else(|| Error::UnknownHandler {
-                handler: handler.to_owned(),
-                known: known(),
-            })?;
-        match (&h.binary, &h.health) {
-            (Some(binary), Ok(())) => Ok(binary.clone()),
-            (_, Err(problem)) => Err(Error::InvalidRequest(format!(
-                "runtime handler {handler:?} does not work on this node: {problem}"
-            ))),
-            (None, _) => Err(Error::UnknownHandler {
-                handler: handler.to_owned(),
-                known: known(),
-            }),
         }
     }
 
@@ -169,15 +128,16 @@ impl SandboxService {
 
     async fn build(&self, record: &mut SandboxRecord, req: &SandboxRequest) -> Result<(), Error> {
         let id = record.id.clone();
-        let dir = self.dir(&id);
+        let layout = self.context.layout.clone();
         let step = |step: &'static str| {
             let id = id.clone();
-            move |reason: String| Error::Sandbox { id, step, reason }
+            move |cause: Cause| Error::sandbox(&id, step, cause)
         };
-        std::fs::create_dir_all(&dir).map_err(|e| step("create its directory")(e.to_string()))?;
+        std::fs::create_dir_all(self.dir(&id))
+            .map_err(|e| step("create its directory")(e.into()))?;
         if !req.log_directory.is_empty() {
             std::fs::create_dir_all(&req.log_directory)
-                .map_err(|e| step("create the log directory")(e.to_string()))?;
+                .map_err(|e| step("create the log directory")(e.into()))?;
         }
         // Files the containers will mount.
         let node_hostname =
@@ -189,17 +149,24 @@ impl SandboxService {
         };
         record.network.hostname = hostname.clone();
         let host_resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
-        let write = |name: &str, text: String| {
-            std::fs::write(dir.join(name), text)
-                .map_err(|e| step("write pod files")(format!("{name}: {e}")))
+        let write = |file: PodFile, text: String| {
+            let path = layout.sandbox_file(&id, file);
+            std::fs::write(&path, text)
+                .map_err(|e| step("write pod files")(format!("{}: {e}", path.display()).into()))
         };
-        write("hostname", files::hostname(&hostname, &node_hostname))?;
-        write("resolv.conf", files::resolv_conf(&req.dns, &host_resolv))?;
+        write(
+            PodFile::Hostname,
+            files::hostname(&hostname, &node_hostname),
+        )?;
+        write(
+            PodFile::ResolvConf,
+            files::resolv_conf(&req.dns, &host_resolv),
+        )?;
         let shm = if record.network.host_ipc {
             None
         } else {
-            let shm = dir.join("shm");
-            std::fs::create_dir_all(&shm).map_err(|e| step("create /dev/shm")(e.to_string()))?;
+            let shm = layout.sandbox_shm(&id);
+            std::fs::create_dir_all(&shm).map_err(|e| step("create /dev/shm")(e.into()))?;
             rustix::mount::mount(
                 "shm",
                 &shm,
@@ -209,24 +176,24 @@ impl SandboxService {
                     | rustix::mount::MountFlags::NOEXEC,
                 Some(c"mode=1777,size=67108864"),
             )
-            .map_err(|e| step("mount /dev/shm")(format!("{e} ({SHM_BYTES} bytes)")))?;
+            .map_err(|e| step("mount /dev/shm")(format!("{e} ({SHM_BYTES} bytes)").into()))?;
             Some(shm)
         };
         // Network: the namespace is pinned and recorded (so teardown finds it) before any
         // plugin runs.
-        let netns_path = dir.join("netns");
+        let netns_path = layout.sandbox_netns(&id);
         let network = if record.network.host_network {
             None
         } else {
             let list = self
                 .network_config()
-                .map_err(step("load the CNI configuration"))?;
-            let pin = netns_path.clone();
+                .map_err(|e| step("load the CNI configuration")(e.into()))?;
+            let (pin, pod) = (netns_path.clone(), id.clone());
             blocking("creating a netns", move || {
-                netns::create_pinned(&pin).map_err(|e| Error::InvalidRequest(e.to_string()))
+                netns::create_pinned(&pin)
+                    .map_err(|e| Error::sandbox(&pod, "create the network namespace", e))
             })
-            .await
-            .map_err(|e| step("create the network namespace")(e.to_string()))?;
+            .await?;
             record.network.netns = netns_path.display().to_string();
             record.network.cni_network = list.name.clone();
             self.save(record).await?;
@@ -239,7 +206,8 @@ impl SandboxService {
         // The infra process and the network come up side by side: the infra joins the pinned
         // namespace whether or not its interfaces exist yet, and neither waits for the other's
         // commands.
-        let cgroups_path = cgroup::cgroups_path(self.cgroup_driver, &req.cgroup_parent, &id);
+        let cgroups_path =
+            cgroup::cgroups_path(self.context.cgroup_driver, &req.cgroup_parent, &id);
         let spec = InfraSpec {
             hostname: &hostname,
             netns: network.as_ref().map(|_| netns_path.as_path()),
@@ -248,7 +216,7 @@ impl SandboxService {
             cgroups_path,
             sysctls: &req.sysctls,
             oom_score_adj: clamp_oom_score_adj(INFRA_OOM_SCORE_ADJ, current_oom_score_adj()),
-            pause: &self.helpers.pause,
+            pause: &self.context.helpers.pause,
             shm: shm.as_deref(),
         };
         let infra = InfraRef {
@@ -278,12 +246,12 @@ impl SandboxService {
             self.invoker
                 .add(&loopback_list(), lo)
                 .await
-                .map_err(|e| step("bring up loopback")(e.to_string()))?;
+                .map_err(|e| step("bring up loopback")(e.into()))?;
             let result = self
                 .invoker
                 .add(list, eth0)
                 .await
-                .map_err(|e| step("CNI ADD")(e.to_string()))?;
+                .map_err(|e| step("CNI ADD")(e.into()))?;
             Ok::<_, Error>(berth_cni::result_ips(&result))
         };
         let ((pid, started), ips) = tokio::join!(infra_up, network_up);
@@ -293,7 +261,7 @@ impl SandboxService {
         record.network.ips = ips?;
         let host_hosts = std::fs::read_to_string("/etc/hosts").unwrap_or_default();
         write(
-            "hosts",
+            PodFile::Hosts,
             files::hosts(
                 &hostname,
                 &record.network.ips,
@@ -336,12 +304,11 @@ impl SandboxService {
     }
 
     /// The first config of the conf dir, or the built-in default.
-    pub(super) fn network_config(&self) -> Result<berth_cni::ConfList, String> {
-        match berth_cni::load_first(&self.config.network.conf_dir) {
-            Ok(Some(list)) => Ok(list),
-            Ok(None) => Ok(berth_cni::builtin_default()),
-            Err(e) => Err(e.to_string()),
-        }
+    pub(super) fn network_config(&self) -> Result<berth_cni::ConfList, berth_cni::ConfError> {
+        Ok(
+            berth_cni::load_first(&self.context.config.network.conf_dir)?
+                .unwrap_or_else(berth_cni::builtin_default),
+        )
     }
 }
 

@@ -13,13 +13,21 @@ use oci_spec::runtime::{
 
 /// What the infra spec depends on.
 pub struct InfraSpec<'a> {
+    /// The pod's hostname (UTS namespace).
     pub hostname: &'a str,
+    /// The pinned network namespace to join; `None` for the node's network.
     pub netns: Option<&'a Path>,
+    /// Share the node's IPC namespace.
     pub host_ipc: bool,
+    /// Share the node's PID namespace.
     pub host_pid: bool,
+    /// The runtime's `cgroupsPath`.
     pub cgroups_path: String,
+    /// Pod-level sysctls, already validated.
     pub sysctls: &'a std::collections::BTreeMap<String, String>,
+    /// Clamped to what berthd may set.
     pub oom_score_adj: i64,
+    /// The `berth-pause` binary, bound at `/pause`.
     pub pause: &'a Path,
     /// The pod's own `/dev/shm` tmpfs; `None` means the host's (host IPC).
     pub shm: Option<&'a Path>,
@@ -49,10 +57,30 @@ fn namespace(
     b.build()
 }
 
-/// Writes `bundle/config.json` and prepares `bundle/rootfs`.
-pub fn write_bundle(bundle: &Path, spec: &InfraSpec<'_>) -> Result<(), String> {
-    let rootfs = bundle.join("rootfs");
-    let io = |e: std::io::Error| format!("preparing {}: {e}", rootfs.display());
+/// The infra bundle could not be written.
+#[derive(Debug, thiserror::Error)]
+pub enum BundleError {
+    /// The root file system's skeleton.
+    #[error("preparing {}: {source}", rootfs.display())]
+    Rootfs {
+        /// The bundle's rootfs.
+        rootfs: std::path::PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The spec did not build or save.
+    #[error("writing the infra spec: {0}")]
+    Spec(#[from] oci_spec::OciSpecError),
+}
+
+/// Writes the spec to `config` and prepares the empty root file system `rootfs` (the
+/// bundle's two parts, where the layout puts them).
+pub fn write_bundle(rootfs: &Path, config: &Path, spec: &InfraSpec<'_>) -> Result<(), BundleError> {
+    let io = |source| BundleError::Rootfs {
+        rootfs: rootfs.to_owned(),
+        source,
+    };
     std::fs::create_dir_all(rootfs.join("usr")).map_err(io)?;
     std::fs::File::create(rootfs.join("pause")).map_err(io)?;
     for (link, target) in [
@@ -62,9 +90,7 @@ pub fn write_bundle(bundle: &Path, spec: &InfraSpec<'_>) -> Result<(), String> {
     ] {
         std::os::unix::fs::symlink(target, rootfs.join(link)).map_err(io)?;
     }
-    build(spec)
-        .and_then(|s| s.save(bundle.join("config.json")))
-        .map_err(|e| format!("writing the infra spec: {e}"))
+    Ok(build(spec)?.save(config)?)
 }
 
 fn build(spec: &InfraSpec<'_>) -> Result<Spec, oci_spec::OciSpecError> {
@@ -153,8 +179,9 @@ mod tests {
             pause: Path::new("/usr/local/bin/berth-pause"),
             shm: Some(Path::new("/run/berth/sandboxes/x/shm")),
         };
-        write_bundle(dir.path(), &spec).unwrap();
-        let oci = Spec::load(dir.path().join("config.json")).unwrap();
+        let config = dir.path().join("config.json");
+        write_bundle(&dir.path().join("rootfs"), &config, &spec).unwrap();
+        let oci = Spec::load(&config).unwrap();
         let ns = oci.linux().as_ref().unwrap().namespaces().clone().unwrap();
         let net = ns
             .iter()

@@ -1,10 +1,9 @@
 //! `PodSandboxStatus`.
 
-use berth_store::{SandboxRecord, SandboxState};
+use berth_store::SandboxRecord;
 
-use super::SandboxService;
+use super::{InfraRef, SandboxService, blocking};
 use crate::Error;
-use crate::monitor as infra;
 
 /// A sandbox as `PodSandboxStatus` reports it.
 #[derive(Debug, Clone)]
@@ -22,25 +21,26 @@ impl SandboxService {
     pub async fn status(&self, id: &str, verbose: bool) -> Result<SandboxStatus, Error> {
         let id = self.resolve(id)?;
         let Some(record) = self.load(&id).await? else {
-            return Err(Error::Lookup(berth_store::LookupError::NotFound {
-                prefix: id,
-            }));
+            return Err(Error::NotFound {
+                what: "sandbox",
+                id,
+            });
         };
-        let ready = self.is_ready(&record);
-        let info = verbose.then(|| {
-            let dir = self.dir(&id);
-            let spec: serde_json::Value = std::fs::read(dir.join("bundle/config.json"))
-                .ok()
-                .and_then(|b| serde_json::from_slice(&b).ok())
-                .unwrap_or_default();
-            let cni_result = berth_cni::cached_result(
-                &self.cni_cache_dir(),
-                &record.network.cni_network,
-                &id,
-                "eth0",
-            )
-            .unwrap_or_default();
-            serde_json::json!({
+        let infra = self.controller.status(&infra_of(&record)).await;
+        let ready = record.is_ready() && infra.running;
+        let info = if verbose {
+            let layout = self.context.layout.clone();
+            let network = record.network.cni_network.clone();
+            let (spec, cni_result) = blocking("reading the sandbox's files", move || {
+                let spec: serde_json::Value = std::fs::read(layout.sandbox_spec(&id))
+                    .ok()
+                    .and_then(|b| serde_json::from_slice(&b).ok())
+                    .unwrap_or_default();
+                let cni = berth_cni::cached_result(&layout.cni_results(), &network, &id, "eth0");
+                Ok((spec, cni.unwrap_or_default()))
+            })
+            .await?;
+            Some(serde_json::json!({
                 "state": record.state,
                 "pid": record.network.infra_pid,
                 "cniResult": cni_result,
@@ -48,10 +48,12 @@ impl SandboxService {
                 "ips": record.network.ips,
                 "cniNetwork": record.network.cni_network,
                 "runtimeHandler": record.runtime_handler,
-                "exit": infra::exit(&self.monitor_dir(&id)),
+                "exit": infra.exit,
                 "runtimeSpec": spec,
-            })
-        });
+            }))
+        } else {
+            None
+        };
         Ok(SandboxStatus {
             record,
             ready,
@@ -60,8 +62,16 @@ impl SandboxService {
     }
 
     /// Ready in the store and its infra process alive.
-    pub(super) fn is_ready(&self, record: &SandboxRecord) -> bool {
-        record.state == SandboxState::Ready
-            && infra::alive(&self.monitor_dir(&record.id), record.network.infra_pid)
+    pub(super) async fn is_ready(&self, record: &SandboxRecord) -> bool {
+        record.is_ready() && self.controller.status(&infra_of(record)).await.running
+    }
+}
+
+/// The infra process a record names.
+pub(super) fn infra_of(record: &SandboxRecord) -> InfraRef {
+    InfraRef {
+        id: record.id.clone(),
+        handler: record.runtime_handler.clone(),
+        pid: record.network.infra_pid,
     }
 }

@@ -1,4 +1,4 @@
-//! `StopPodSandbox`, as LIFECYCLE.md says: kill the infra process and wait for its exit,
+//! `StopPodSandbox`, as docs/lifecycle.md says: kill the infra process and wait for its exit,
 //! tear down the network (CNI DEL, then unpin the namespace; a namespace already gone is
 //! fine), unmount `/dev/shm`. Every step tolerates "already done". The pod's containers are
 //! stopped first, all at once, with timeout 0 (the kubelet already gave them their grace).
@@ -8,10 +8,12 @@ use std::time::Duration;
 
 use berth_cni::netns;
 use berth_store::{SandboxRecord, SandboxState};
+use rustix::io::Errno;
 
 use super::run::loopback_list;
-use super::{InfraRef, SandboxController, SandboxService, blocking};
+use super::{InfraRef, SandboxService, blocking};
 use crate::Error;
+use crate::events::LifecycleKind;
 
 /// How long Stop waits for the infra's exit after SIGKILL.
 const KILL_WAIT: Duration = Duration::from_secs(10);
@@ -22,7 +24,7 @@ impl SandboxService {
     pub async fn stop(&self, id: &str) -> Result<(), Error> {
         let id = match self.resolve(id) {
             Ok(id) => id,
-            Err(Error::Lookup(berth_store::LookupError::NotFound { .. })) => return Ok(()),
+            Err(e) if e.is_not_found() => return Ok(()),
             Err(e) => return Err(e),
         };
         let lock = self.lock(&id);
@@ -31,14 +33,15 @@ impl SandboxService {
             return Ok(());
         };
         self.stop_containers(&id).await?;
-        if record.state == SandboxState::NotReady {
+        if record.is_stopped() {
             return Ok(());
         }
         self.teardown(&record).await?;
-        if record.state != SandboxState::Terminating {
+        if !record.is_terminating() {
             record.state = SandboxState::NotReady;
         }
         self.save(&record).await?;
+        self.context.events.pod(&id, LifecycleKind::Stopped);
         tracing::info!(pod_id = %id, "sandbox stopped");
         Ok(())
     }
@@ -48,12 +51,6 @@ impl SandboxService {
     /// error is returned. Used by Stop, Remove and a failed Run.
     pub(super) async fn teardown(&self, record: &SandboxRecord) -> Result<(), Error> {
         let id = record.id.clone();
-        let dir = self.dir(&id);
-        let fail = |step: &'static str, reason: String| Error::Sandbox {
-            id: id.clone(),
-            step,
-            reason,
-        };
         let mut first: Option<Error> = None;
         let mut note = |result: Result<(), Error>| {
             if let Err(e) = result {
@@ -70,7 +67,7 @@ impl SandboxService {
             handler: record.runtime_handler.clone(),
             pid: record.network.infra_pid,
         };
-        note(self.controller.kill(&infra).await);
+        self.controller.kill(&infra).await;
         let infra_down = async {
             let stopped = self.controller.await_exit(&infra, KILL_WAIT).await;
             [stopped, self.controller.shutdown(&infra).await]
@@ -80,11 +77,11 @@ impl SandboxService {
             note(result);
         }
         // /dev/shm.
-        let shm = dir.join("shm");
+        let shm = self.context.layout.sandbox_shm(&id);
         note(
             match rustix::mount::unmount(&shm, rustix::mount::UnmountFlags::DETACH) {
-                Ok(()) | Err(rustix::io::Errno::INVAL) | Err(rustix::io::Errno::NOENT) => Ok(()),
-                Err(e) => Err(fail("unmount /dev/shm", format!("{}: {e}", shm.display()))),
+                Ok(()) | Err(Errno::INVAL) | Err(Errno::NOENT) => Ok(()),
+                Err(e) => Err(Error::sandbox(&id, "unmount /dev/shm", e)),
             },
         );
         first.map_or(Ok(()), Err)
@@ -98,7 +95,7 @@ impl SandboxService {
         }
         let fail = |step: &'static str| {
             let id = record.id.clone();
-            move |reason: String| Error::Sandbox { id, step, reason }
+            move |cause: berth_cni::CniError| Error::sandbox(&id, step, cause)
         };
         let list = self
             .network_config()
@@ -121,15 +118,19 @@ impl SandboxService {
             self.invoker.del(&list, &eth0),
             self.invoker.del(&loopback, &lo)
         );
-        let pin = Path::new(&record.network.netns).to_owned();
+        let (pin, id) = (
+            Path::new(&record.network.netns).to_owned(),
+            record.id.clone(),
+        );
         let unpinned = blocking("unpinning the netns", move || {
-            netns::remove_pinned(&pin).map_err(|e| Error::InvalidRequest(e.to_string()))
+            netns::remove_pinned(&pin)
+                .map_err(|e| Error::sandbox(&id, "remove the network namespace", e))
         })
         .await;
         vec![
-            eth0.map_err(|e| fail("CNI DEL")(e.to_string())),
-            lo.map_err(|e| fail("CNI DEL of loopback")(e.to_string())),
-            unpinned.map_err(|e| fail("remove the network namespace")(e.to_string())),
+            eth0.map_err(fail("CNI DEL")),
+            lo.map_err(fail("CNI DEL of loopback")),
+            unpinned,
         ]
     }
 }

@@ -1,7 +1,7 @@
 //! The pod's `cgroup_parent`, for the node's cgroup driver (see `sandbox::cgroup` for how
 //! it becomes the runtime's `cgroupsPath`).
 
-use crate::sandbox::cgroup::systemd_slice;
+use crate::shared::cgroup::systemd_slice;
 
 /// The kernel's `PATH_MAX`.
 const PATH_MAX: usize = 4096;

@@ -20,7 +20,8 @@ use berth_config::CgroupDriver;
 use berth_store::ResourcesRecord;
 
 use crate::container::ContainerRequest;
-use crate::sandbox::{NamespaceMode, SandboxRequest};
+use crate::sandbox::SandboxRequest;
+use crate::shared::NamespaceMode;
 
 /// Values longer than this are cut in messages (a request may carry megabytes).
 const SHOWN_VALUE_CHARS: usize = 128;
