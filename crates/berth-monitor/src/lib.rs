@@ -10,9 +10,15 @@
 //! Why per container (like CRI-O's conmon) rather than per pod (like containerd's shim):
 //! a container's stdio, log file and exit are its own; one process each keeps a crash or a
 //! hang from touching the pod's other containers, and each one stays tiny (no async
-//! runtime, four threads, no allocation on the hot path beyond line buffers).
+//! runtime, no allocation on the hot path beyond line buffers). Its threads: the main one,
+//! accepting on the control socket; the reaper; one output copier per stream (two with
+//! pipes, one with a terminal); and one per open control connection, of which berthd keeps
+//! one per container while it waits for the exit. So five for a container without a
+//! terminal, four with one, and four for a pod's infra process, which nobody waits on.
 //!
-//! This library holds what both sides share: the protocol and the exit record.
+//! This library holds what both sides share (the protocol and the exit record) and the CRI
+//! log format the monitor writes. The process itself is the `berth-monitor` binary, split
+//! by job (`src/bin/berth-monitor/`).
 
 pub mod cri_log;
 pub mod protocol;

@@ -52,16 +52,17 @@ impl Container {
     }
 
     fn ask(&self, request: Request) -> Status {
+        answer(self.send(request))
+    }
+
+    /// Sends `request` on a connection of its own; [`answer`] reads the answer. A `Wait` is
+    /// sent before the container can exit: once it has, the monitor may be gone.
+    fn send(&self, request: Request) -> (Request, BufReader<UnixStream>) {
         let mut conn = UnixStream::connect(self.state_dir().join(SOCKET_FILE)).unwrap();
         let mut line = serde_json::to_vec(&request).unwrap();
         line.push(b'\n');
         conn.write_all(&line).unwrap();
-        let mut answer = String::new();
-        BufReader::new(conn).read_line(&mut answer).unwrap();
-        match serde_json::from_str(&answer).unwrap() {
-            Response::Ok { status } => status,
-            Response::Error { message } => panic!("{request:?}: {message}"),
-        }
+        (request, BufReader::new(conn))
     }
 
     fn exit_file(&self) -> Exit {
@@ -76,6 +77,15 @@ impl Drop for Container {
             .arg(self.dir.path().join("runc"))
             .args(["delete", "--force", &self.id])
             .output();
+    }
+}
+
+fn answer((request, mut conn): (Request, BufReader<UnixStream>)) -> Status {
+    let mut answer = String::new();
+    conn.read_line(&mut answer).unwrap();
+    match serde_json::from_str(&answer).unwrap() {
+        Response::Ok { status } => status,
+        Response::Error { message } => panic!("{request:?}: {message}"),
     }
 }
 
@@ -107,9 +117,10 @@ fn runs_logs_reaps_and_records_the_exit() {
         }
     );
     // The monitor is detached: not our child, in its own session.
+    let waiter = c.send(Request::Wait);
     let started = c.ask(Request::Start);
     assert!(started.started);
-    let done = c.ask(Request::Wait);
+    let done = answer(waiter);
     let exit = done.exit.expect("exited");
     assert_eq!((exit.code, exit.signal), (3, None));
     assert_eq!(c.exit_file(), exit, "the exit file says the same, durably");
@@ -132,8 +143,9 @@ fn a_container_killed_from_outside_is_recorded_with_its_signal() {
     let pid: i32 = String::from_utf8_lossy(&out.stdout).trim().parse().unwrap();
     c.ask(Request::Start);
     std::thread::sleep(Duration::from_millis(200));
+    let waiter = c.send(Request::Wait);
     unsafe { libc::kill(pid, libc::SIGKILL) };
-    let exit = c.ask(Request::Wait).exit.unwrap();
+    let exit = answer(waiter).exit.unwrap();
     assert_eq!((exit.code, exit.signal), (137, Some(9)));
     assert_eq!(c.exit_file().code, 137);
 }

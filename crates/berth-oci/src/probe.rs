@@ -16,6 +16,8 @@ use std::time::Duration;
 use oci_spec::runtime::{LinuxBuilder, MountBuilder, ProcessBuilder, RootBuilder, Spec};
 use tokio::process::Command;
 
+use crate::cli::{RuntimeCli, Subcommand};
+
 /// How long one runtime command of the probe may take.
 const STEP_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -171,35 +173,20 @@ async fn run_probe(binary: &Path, scratch: &Path) -> Result<(), ProbeError> {
         source,
     })?;
     let id = format!("berth-probe-{}", std::process::id());
-    let root_arg = state_root.as_os_str();
-    let created = run(
-        binary,
-        "create",
-        scratch,
-        &[
-            "--root".as_ref(),
-            root_arg,
-            "create".as_ref(),
-            "--bundle".as_ref(),
-            bundle.as_os_str(),
-            id.as_ref(),
-        ],
-    )
-    .await;
+    let cli = RuntimeCli::new(binary.to_owned(), state_root);
+    let create = Subcommand::Create {
+        id: &id,
+        bundle: &bundle,
+        pid_file: None,
+        console_socket: None,
+    };
+    let created = run(&cli, &create, scratch).await;
     // Delete even when create failed: a half-created container must not linger.
-    let deleted = run(
-        binary,
-        "delete",
-        scratch,
-        &[
-            "--root".as_ref(),
-            root_arg,
-            "delete".as_ref(),
-            "--force".as_ref(),
-            id.as_ref(),
-        ],
-    )
-    .await;
+    let delete = Subcommand::Delete {
+        id: &id,
+        force: true,
+    };
+    let deleted = run(&cli, &delete, scratch).await;
     created?;
     deleted
 }
@@ -254,12 +241,13 @@ fn write_bundle(bundle: &Path) -> Result<(), ProbeError> {
     Ok(())
 }
 
+/// Runs one step of the probe to its end or its deadline.
 async fn run(
-    binary: &Path,
-    step: &'static str,
+    cli: &RuntimeCli,
+    subcommand: &Subcommand<'_>,
     scratch: &Path,
-    args: &[&std::ffi::OsStr],
 ) -> Result<(), ProbeError> {
+    let (binary, step) = (cli.binary(), subcommand.name());
     // The container's init inherits the runtime's stdio and outlives `create`, so a pipe
     // would never reach EOF: stderr goes to a file that is read once the command exits.
     let stderr_path = scratch.join(format!("{step}.stderr"));
@@ -267,8 +255,7 @@ async fn run(
         dir: scratch.to_owned(),
         source,
     })?;
-    let mut child = Command::new(binary)
-        .args(args)
+    let mut child = Command::from(cli.command(subcommand, None))
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(stderr)

@@ -1,16 +1,18 @@
 //! Driving an OCI runtime (runc, crun, any runc-compatible binary) through its command line.
 //!
-//! Each call is one runtime command with a deadline. The container's own stdio is never a
-//! pipe of ours: the container init inherits the runtime's stdio and outlives `create`, so a
-//! pipe would never see EOF. Runtime errors are captured from its `--log` file instead.
+//! Each call is one runtime command, built by [`crate::cli`], with a deadline. The container's
+//! own stdio is never a pipe of ours: the container init inherits the runtime's stdio and
+//! outlives `create`, so a pipe would never see EOF. Runtime errors are captured from its
+//! `--log` file instead.
 
-use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
 use serde::Deserialize;
 use tokio::process::Command;
+
+use crate::cli::{RuntimeCli, Subcommand, read_log_errors};
 
 /// Default deadline of one runtime command.
 pub const COMMAND_TIMEOUT: Duration = Duration::from_secs(30);
@@ -88,11 +90,11 @@ pub struct ContainerState {
     pub bundle: PathBuf,
 }
 
-/// One runtime binary with its own state directory (`--root`).
+/// One runtime binary with its own state directory (`--root`), driven asynchronously with a
+/// deadline per command.
 #[derive(Debug, Clone)]
 pub struct Runtime {
-    binary: PathBuf,
-    root: PathBuf,
+    cli: RuntimeCli,
     log_dir: PathBuf,
     timeout: Duration,
 }
@@ -101,8 +103,7 @@ impl Runtime {
     /// `binary` keeps its container state under `root`; its error logs go to `log_dir`.
     pub fn new(binary: PathBuf, root: PathBuf, log_dir: PathBuf) -> Self {
         Self {
-            binary,
-            root,
+            cli: RuntimeCli::new(binary, root),
             log_dir,
             timeout: COMMAND_TIMEOUT,
         }
@@ -110,72 +111,35 @@ impl Runtime {
 
     /// The runtime binary.
     pub fn binary(&self) -> &Path {
-        &self.binary
+        self.cli.binary()
     }
 
-    /// The global arguments every command starts with.
-    fn global_args(&self, log: &Path) -> Vec<OsString> {
-        vec![
-            "--root".into(),
-            self.root.clone().into(),
-            "--log".into(),
-            log.into(),
-            "--log-format".into(),
-            "json".into(),
-        ]
-    }
-
-    /// A ready `create` command, for a caller that gives the container its own stdio (the
-    /// monitor). Runtime errors go to `<log_dir>/<id>.create.log`.
-    pub fn create_command(
-        &self,
-        id: &str,
-        bundle: &Path,
-        pid_file: &Path,
-    ) -> std::process::Command {
-        let log = self.log_dir.join(format!("{id}.create.log"));
-        let mut cmd = std::process::Command::new(&self.binary);
-        cmd.args(self.global_args(&log))
-            .arg("create")
-            .arg("--bundle")
-            .arg(bundle)
-            .arg("--pid-file")
-            .arg(pid_file)
-            .arg(id);
-        cmd
+    /// Where `op` on `id` logs the runtime's errors.
+    fn log_path(&self, id: &str, op: &str) -> PathBuf {
+        self.log_dir.join(format!("{id}.{op}.log"))
     }
 
     /// A ready `exec` command running the process described in `process_json` (an OCI
     /// `process` object) in the container; the caller gives it stdio and a deadline.
-    pub fn exec_command(
-        &self,
-        id: &str,
-        process_json: &Path,
-        pid_file: &Path,
-    ) -> tokio::process::Command {
-        let log = self.log_dir.join(format!("{id}.exec.log"));
+    pub fn exec_command(&self, id: &str, process_json: &Path, pid_file: &Path) -> Command {
+        let log = self.log_path(id, "exec");
         // A missing log dir shows as the runtime failing to open its log; `run` makes it too.
         let _ = std::fs::create_dir_all(&self.log_dir);
-        let mut cmd = tokio::process::Command::new(&self.binary);
-        cmd.args(self.global_args(&log))
-            .arg("exec")
-            .arg("--process")
-            .arg(process_json)
-            .arg("--pid-file")
-            .arg(pid_file)
-            .arg(id);
-        cmd
+        let exec = Subcommand::Exec {
+            id,
+            process: process_json,
+            pid_file,
+        };
+        Command::from(self.cli.command(&exec, Some(&log)))
     }
 
     /// Applies new resources (an OCI `LinuxResources` JSON file) to a running container.
     pub async fn update(&self, id: &str, resources_json: &Path) -> Result<(), RuntimeError> {
-        let args: Vec<OsString> = vec![
-            "update".into(),
-            "--resources".into(),
-            resources_json.into(),
-            id.into(),
-        ];
-        self.run("update", id, args).await.map(drop)
+        let update = Subcommand::Update {
+            id,
+            resources: resources_json,
+        };
+        self.run(update).await.map(drop)
     }
 
     /// Creates a container whose process has no stdio (an infra process).
@@ -185,31 +149,25 @@ impl Runtime {
         bundle: &Path,
         pid_file: &Path,
     ) -> Result<(), RuntimeError> {
-        let args: Vec<OsString> = vec![
-            "create".into(),
-            "--bundle".into(),
-            bundle.into(),
-            "--pid-file".into(),
-            pid_file.into(),
-            id.into(),
-        ];
-        self.run("create", id, args).await.map(drop)
+        let create = Subcommand::Create {
+            id,
+            bundle,
+            pid_file: Some(pid_file),
+            console_socket: None,
+        };
+        self.run(create).await.map(drop)
     }
 
     /// Starts a created container.
     pub async fn start(&self, id: &str) -> Result<(), RuntimeError> {
-        self.run("start", id, vec!["start".into(), id.into()])
-            .await
-            .map(drop)
+        self.run(Subcommand::Start { id }).await.map(drop)
     }
 
     /// The container's state.
     pub async fn state(&self, id: &str) -> Result<ContainerState, RuntimeError> {
-        let out = self
-            .run("state", id, vec!["state".into(), id.into()])
-            .await?;
+        let out = self.run(Subcommand::State { id }).await?;
         serde_json::from_slice(&out).map_err(|e| RuntimeError::BadState {
-            binary: self.binary.clone(),
+            binary: self.binary().to_owned(),
             id: id.to_owned(),
             reason: e.to_string(),
         })
@@ -217,23 +175,15 @@ impl Runtime {
 
     /// Sends `signal` to the init process, or with `all` to every process of the container.
     pub async fn kill(&self, id: &str, signal: i32, all: bool) -> Result<(), RuntimeError> {
-        let mut args: Vec<OsString> = vec!["kill".into()];
-        if all {
-            args.push("--all".into());
-        }
-        args.extend([id.into(), signal.to_string().into()]);
-        self.run("kill", id, args).await.map(drop)
+        self.run(Subcommand::Kill { id, signal, all })
+            .await
+            .map(drop)
     }
 
     /// Deletes the container; `force` kills it first if it still runs. A container the
     /// runtime does not know is already deleted.
     pub async fn delete(&self, id: &str, force: bool) -> Result<(), RuntimeError> {
-        let mut args: Vec<OsString> = vec!["delete".into()];
-        if force {
-            args.push("--force".into());
-        }
-        args.push(id.into());
-        match self.run("delete", id, args).await {
+        match self.run(Subcommand::Delete { id, force }).await {
             Ok(_) | Err(RuntimeError::NotFound { .. }) => Ok(()),
             Err(e) => Err(e),
         }
@@ -241,9 +191,7 @@ impl Runtime {
 
     /// The IDs of every container this runtime holds under its root (`list --quiet`).
     pub async fn list(&self) -> Result<Vec<String>, RuntimeError> {
-        let out = self
-            .run("list", "all", vec!["list".into(), "--quiet".into()])
-            .await?;
+        let out = self.run(Subcommand::List).await?;
         Ok(String::from_utf8_lossy(&out)
             .split_whitespace()
             .map(str::to_owned)
@@ -251,29 +199,24 @@ impl Runtime {
     }
 
     /// Runs one command; returns its stdout.
-    async fn run(
-        &self,
-        op: &'static str,
-        id: &str,
-        args: Vec<OsString>,
-    ) -> Result<Vec<u8>, RuntimeError> {
+    async fn run(&self, subcommand: Subcommand<'_>) -> Result<Vec<u8>, RuntimeError> {
+        let op = subcommand.name();
+        let id = subcommand.id().unwrap_or("all");
         let spawn_err = |source| RuntimeError::Spawn {
-            binary: self.binary.clone(),
+            binary: self.binary().to_owned(),
             source,
         };
         std::fs::create_dir_all(&self.log_dir).map_err(spawn_err)?;
-        let log = self.log_dir.join(format!("{id}.{op}.log"));
+        let log = self.log_path(id, op);
         let _ = std::fs::remove_file(&log);
         // Only `state` and `list` print something we read; for the others stdout is /dev/null so a
         // container init that inherits it holds no pipe of ours.
-        let stdout = if op == "state" || op == "list" {
+        let stdout = if matches!(subcommand, Subcommand::State { .. } | Subcommand::List) {
             Stdio::piped()
         } else {
             Stdio::null()
         };
-        let child = Command::new(&self.binary)
-            .args(self.global_args(&log))
-            .args(&args)
+        let child = Command::from(self.cli.command(&subcommand, Some(&log)))
             .stdin(Stdio::null())
             .stdout(stdout)
             .stderr(Stdio::null())
@@ -283,7 +226,7 @@ impl Runtime {
         let output = tokio::time::timeout(self.timeout, child.wait_with_output())
             .await
             .map_err(|_| RuntimeError::Timeout {
-                binary: self.binary.clone(),
+                binary: self.binary().to_owned(),
                 op,
                 id: id.to_owned(),
                 seconds: self.timeout.as_secs(),
@@ -296,38 +239,17 @@ impl Runtime {
         }
         if message.contains("does not exist") || message.contains("not found") {
             return Err(RuntimeError::NotFound {
-                binary: self.binary.clone(),
+                binary: self.binary().to_owned(),
                 op,
                 id: id.to_owned(),
             });
         }
         Err(RuntimeError::Failed {
-            binary: self.binary.clone(),
+            binary: self.binary().to_owned(),
             op,
             id: id.to_owned(),
             status: output.status,
             message,
         })
-    }
-}
-
-/// The `msg` of every error-level line of a runtime's JSON log.
-fn read_log_errors(log: &Path) -> String {
-    let text = std::fs::read_to_string(log).unwrap_or_default();
-    let messages: Vec<String> = text
-        .lines()
-        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
-        .filter(|v| {
-            matches!(
-                v.get("level").and_then(|l| l.as_str()),
-                Some("error" | "fatal")
-            )
-        })
-        .filter_map(|v| v.get("msg").and_then(|m| m.as_str()).map(str::to_owned))
-        .collect();
-    if messages.is_empty() {
-        text.trim().to_owned()
-    } else {
-        messages.join("; ")
     }
 }

@@ -1,0 +1,98 @@
+//! The control socket: berthd's requests (status, start, wait, signal, reopen the log), one
+//! JSON request per line and one JSON answer per line, on a thread per connection. berthd
+//! keeps one connection open per container, waiting for its exit.
+
+use std::io::{BufRead, BufReader, Write};
+use std::os::fd::AsFd;
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::Path;
+use std::sync::Arc;
+
+use berth_monitor::{Request, Response, SOCKET_FILE};
+
+use crate::output::open_log;
+use crate::shared::Shared;
+use crate::sys;
+
+/// Listens at the control socket in `state_dir`, replacing a stale one.
+pub fn bind(state_dir: &Path) -> Result<UnixListener, String> {
+    let socket = state_dir.join(SOCKET_FILE);
+    let _ = std::fs::remove_file(&socket);
+    UnixListener::bind(&socket).map_err(|e| format!("{}: {e}", socket.display()))
+}
+
+/// Serves every connection to `listener`, each on its own thread. The reaper ends the
+/// process; this returns only if the listener fails.
+pub fn serve(listener: UnixListener, shared: &Arc<Shared>) {
+    for conn in listener.incoming().flatten() {
+        let shared = shared.clone();
+        std::thread::spawn(move || serve_connection(conn, &shared));
+    }
+}
+
+/// Answers the requests of one connection until it closes.
+fn serve_connection(conn: UnixStream, shared: &Shared) {
+    let Ok(reader_conn) = conn.try_clone() else {
+        return;
+    };
+    let mut writer = conn;
+    for line in BufReader::new(reader_conn).lines() {
+        let Ok(line) = line else { return };
+        let response = match serde_json::from_str::<Request>(&line) {
+            Err(e) => Response::Error {
+                message: format!("bad request: {e}"),
+            },
+            Ok(request) => handle(request, shared),
+        };
+        let mut out = serde_json::to_vec(&response).unwrap_or_default();
+        out.push(b'\n');
+        if writer.write_all(&out).is_err() {
+            return;
+        }
+    }
+}
+
+fn handle(request: Request, shared: &Shared) -> Response {
+    let result = match request {
+        Request::Status => Ok(()),
+        Request::Start => {
+            let status = shared.status();
+            if status.started || status.exit.is_some() {
+                Ok(())
+            } else {
+                shared.runtime.start().map(|()| shared.mark_started())
+            }
+        }
+        Request::Wait => {
+            shared.await_exit();
+            Ok(())
+        }
+        Request::Signal { signal } => signal_init(shared, signal),
+        Request::ReopenLog => match &shared.log_path {
+            None => Ok(()),
+            Some(path) => open_log(path)
+                .map(|f| shared.replace_log(f))
+                .map_err(|e| format!("reopen {}: {e}", path.display())),
+        },
+    };
+    match result {
+        Ok(()) => Response::Ok {
+            status: shared.status(),
+        },
+        Err(message) => Response::Error { message },
+    }
+}
+
+/// Signals the container's init, and only it, through its pidfd (the rest of the container
+/// follows only if the init's exit takes it along: the kernel kills a PID namespace with its
+/// init). An init that already exited is not an error.
+fn signal_init(shared: &Shared, signal: i32) -> Result<(), String> {
+    let Some(pidfd) = &shared.pidfd else {
+        return Err("the container's pidfd is not available".into());
+    };
+    match sys::pidfd_send_signal(pidfd.as_fd(), signal) {
+        Ok(()) => Ok(()),
+        Err(e) if e.raw_os_error() == Some(libc::ESRCH) => Ok(()),
+        Err(e) => Err(format!("signal {signal}: {e}")),
+    }
+}

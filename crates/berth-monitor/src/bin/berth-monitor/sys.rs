@@ -1,0 +1,190 @@
+//! The monitor's `unsafe`: one safe function per Linux call that `std` does not offer (fork,
+//! subreaping, pidfds, poll, waitpid/waitid, SCM_RIGHTS). Each is the call and its error
+//! handling, nothing more; what to do with the answer belongs to the module that asks.
+
+use std::io;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::os::unix::net::UnixStream;
+
+/// Gives all threads one malloc arena: glibc would give each its own, and with it pages that
+/// a few small allocations keep resident, in every monitor on the node.
+pub fn one_malloc_arena() {
+    #[cfg(target_env = "gnu")]
+    // SAFETY: mallopt before any allocation-heavy work; M_ARENA_MAX takes a count.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, 1);
+    }
+}
+
+/// Which side of a [`fork`] this is.
+pub enum Forked {
+    /// The original process.
+    Parent,
+    /// The new one.
+    Child,
+}
+
+/// Forks the process.
+///
+/// # Safety
+/// No other thread may exist: the child would inherit their locks held, and no threads.
+pub unsafe fn fork() -> io::Result<Forked> {
+    // SAFETY: the caller guarantees that this process has a single thread.
+    match unsafe { libc::fork() } {
+        -1 => Err(io::Error::last_os_error()),
+        0 => Ok(Forked::Child),
+        _ => Ok(Forked::Parent),
+    }
+}
+
+/// Starts a new session, detached from the caller's terminal and process group.
+pub fn setsid() {
+    // SAFETY: a plain syscall without arguments.
+    unsafe { libc::setsid() };
+}
+
+/// Makes this process the child subreaper: orphans among its descendants (the container's
+/// init once the runtime exits) become its children.
+pub fn become_subreaper() {
+    // SAFETY: prctl with constant arguments.
+    unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
+}
+
+/// A pipe, both ends close-on-exec: (read end, write end).
+pub fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
+    let mut fds = [0; 2];
+    // SAFETY: valid out-array of two fds.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: pipe2 returned two fresh fds we now own.
+    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+}
+
+/// A pidfd for `pid`, or `None` where the kernel has none (before 5.3).
+pub fn pidfd_open(pid: i32) -> Option<OwnedFd> {
+    // SAFETY: pidfd_open syscall with a pid and no flags.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) } as i32;
+    // SAFETY: on success the syscall returned a fresh fd we now own.
+    (fd >= 0).then(|| unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// Sends `signal` to the process behind `pidfd`: that process, never one that reused its PID.
+pub fn pidfd_send_signal(pidfd: BorrowedFd<'_>, signal: i32) -> io::Result<()> {
+    // SAFETY: pidfd_send_signal with a live pidfd, no siginfo and no flags.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_pidfd_send_signal,
+            pidfd.as_raw_fd(),
+            signal,
+            std::ptr::null::<libc::siginfo_t>(),
+            0,
+        )
+    };
+    match rc {
+        0 => Ok(()),
+        _ => Err(io::Error::last_os_error()),
+    }
+}
+
+/// Waits until one of `fds` is readable, at its end or in error, at most `timeout_ms`
+/// milliseconds (-1: no limit); for each fd, whether it is.
+pub fn poll_readable(fds: &[BorrowedFd<'_>], timeout_ms: i32) -> io::Result<Vec<bool>> {
+    let mut polled: Vec<libc::pollfd> = fds
+        .iter()
+        .map(|fd| libc::pollfd {
+            fd: fd.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        })
+        .collect();
+    // SAFETY: a valid array of pollfd structs of the given length.
+    let n = unsafe {
+        libc::poll(
+            polled.as_mut_ptr(),
+            polled.len() as libc::nfds_t,
+            timeout_ms,
+        )
+    };
+    if n < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(polled.iter().map(|p| p.revents != 0).collect())
+}
+
+/// Reaps `pid` if it has ended: its raw wait status then, `None` while it runs.
+pub fn try_reap(pid: i32) -> io::Result<Option<i32>> {
+    let mut status = 0;
+    // SAFETY: waitpid on one child, without blocking.
+    match unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) } {
+        -1 => Err(io::Error::last_os_error()),
+        0 => Ok(None),
+        _ => Ok(Some(status)),
+    }
+}
+
+/// The PID of a child that has ended and is not reaped yet, left unreaped (`WNOWAIT`).
+pub fn ended_child() -> Option<i32> {
+    // SAFETY: a zeroed siginfo_t is a valid out-parameter for waitid.
+    let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+    // SAFETY: non-blocking peek at any exited child; nothing is reaped.
+    let rc = unsafe {
+        libc::waitid(
+            libc::P_ALL,
+            0,
+            &mut info,
+            libc::WEXITED | libc::WNOHANG | libc::WNOWAIT,
+        )
+    };
+    // SAFETY: si_pid is set by waitid for an exited child (0 when none).
+    let pid = unsafe { info.si_pid() };
+    (rc == 0 && pid > 0).then_some(pid)
+}
+
+/// Whether a process `pid` exists (signal 0 checks without signalling).
+pub fn exists(pid: i32) -> bool {
+    // SAFETY: signal 0 only checks existence.
+    unsafe { libc::kill(pid, 0) == 0 }
+}
+
+/// Points this process's stdin, stdout and stderr at `to`.
+pub fn redirect_stdio(to: BorrowedFd<'_>) {
+    for fd in 0..3 {
+        // SAFETY: dup2 of a live fd onto the standard fds.
+        unsafe { libc::dup2(to.as_raw_fd(), fd) };
+    }
+}
+
+/// Receives one message on `conn` and takes the one fd it carries (SCM_RIGHTS), close-on-exec.
+pub fn receive_fd(conn: &UnixStream) -> io::Result<OwnedFd> {
+    let mut data = [0u8; 4096];
+    let mut iov = libc::iovec {
+        iov_base: data.as_mut_ptr().cast(),
+        iov_len: data.len(),
+    };
+    // Room for one control message carrying one fd, aligned for cmsghdr.
+    let mut control = [0u64; 8];
+    // SAFETY: an all-zero msghdr is valid; the pointers set below outlive the call.
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_iov = &mut iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control.as_mut_ptr().cast();
+    msg.msg_controllen = std::mem::size_of_val(&control);
+    // SAFETY: a valid socket and a msghdr whose buffers are live.
+    let n = unsafe { libc::recvmsg(conn.as_fd().as_raw_fd(), &mut msg, libc::MSG_CMSG_CLOEXEC) };
+    if n < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: walking the control messages the kernel wrote into `control`.
+    unsafe {
+        let mut cmsg = libc::CMSG_FIRSTHDR(&msg);
+        while !cmsg.is_null() {
+            if (*cmsg).cmsg_level == libc::SOL_SOCKET && (*cmsg).cmsg_type == libc::SCM_RIGHTS {
+                let fd = std::ptr::read_unaligned(libc::CMSG_DATA(cmsg).cast::<i32>());
+                return Ok(OwnedFd::from_raw_fd(fd));
+            }
+            cmsg = libc::CMSG_NXTHDR(&msg, cmsg);
+        }
+    }
+    Err(io::Error::other("the runtime's message carried no fd"))
+}
