@@ -230,3 +230,42 @@ impl Error {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_node_fault_is_internal_and_keeps_its_cause() {
+        let entropy = crate::shared::EntropyError(std::io::Error::other("no entropy"));
+        assert_eq!(Error::Entropy(entropy).kind(), ErrorKind::Internal);
+        let step = Error::container(
+            "c1",
+            "mount the root file system",
+            std::io::Error::other("EBUSY"),
+        );
+        assert_eq!(step.kind(), ErrorKind::Internal);
+        assert_eq!(
+            step.to_string(),
+            "container c1: mount the root file system: EBUSY"
+        );
+        let cause = std::error::Error::source(&step).expect("the cause is kept");
+        assert_eq!(cause.to_string(), "EBUSY");
+    }
+
+    #[test]
+    fn a_prefix_that_matches_nothing_is_not_found_naming_the_kind() {
+        let e = Error::lookup(
+            "sandbox",
+            LookupError::NotFound {
+                prefix: "abc".into(),
+            },
+        );
+        assert!(e.is_not_found());
+        assert_eq!(e.to_string(), "sandbox \"abc\" not found");
+        assert_eq!(
+            Error::lookup("sandbox", LookupError::EmptyPrefix).kind(),
+            ErrorKind::InvalidArgument
+        );
+    }
+}
