@@ -136,14 +136,14 @@ impl ContainerService {
         })?;
         let bad = |e: String| Error::InvalidRequest(format!("container {:?}: {e}", req.name));
         process::command_line(&config.entrypoint, &config.cmd, &req.command, &req.args)
-            .map_err(bad)?;
+            .map_err(|e| bad(e.to_string()))?;
         let sec = &req.security;
         process::capabilities(
             &sec.add_capabilities,
             &sec.drop_capabilities,
             sec.privileged,
         )
-        .map_err(bad)?;
+        .map_err(|e| bad(e.to_string()))?;
         let host = sysctl::HostNamespaces {
             network: pod.network.host_network,
             ipc: pod.network.host_ipc,
@@ -304,28 +304,28 @@ async fn build(
     let passwd = read_in_root(&rootfs, "etc/passwd");
     let group = read_in_root(&rootfs, "etc/group");
     let bad = |e: String| Error::InvalidRequest(format!("container {:?}: {e}", req.name));
-    let user =
-        process::resolve_user(&req.security.user, &config.user, &passwd, &group).map_err(bad)?;
+    let user = process::resolve_user(&req.security.user, &config.user, &passwd, &group)
+        .map_err(|e| bad(e.to_string()))?;
     record.spec.user = Some(UserRecord {
         uid: user.uid,
         gid: user.gid,
         supplemental_groups: user.all_gids(),
     });
     let args = process::command_line(&config.entrypoint, &config.cmd, &req.command, &req.args)
-        .map_err(bad)?;
+        .map_err(|e| bad(e.to_string()))?;
     let sec = &req.security;
     let capabilities = process::capabilities(
         &sec.add_capabilities,
         &sec.drop_capabilities,
         sec.privileged,
     )
-    .map_err(bad)?;
+    .map_err(|e| bad(e.to_string()))?;
     let cwd = [&req.working_dir, &config.working_dir]
         .into_iter()
         .find(|d| !d.is_empty())
         .cloned()
         .unwrap_or_else(|| "/".into());
-    let mounts = bind_mounts(req).map_err(bad)?;
+    let mounts = bind_mounts(req).map_err(|e| bad(e.to_string()))?;
     record.spec.mounts = mounts
         .iter()
         .map(|m| MountRecord {
@@ -333,12 +333,7 @@ async fn build(
             host_path: m.host_path.display().to_string(),
             readonly: m.readonly,
             recursive_read_only: m.recursive_read_only,
-            propagation: match m.propagation {
-                Propagation::Private => "private",
-                Propagation::HostToContainer => "rslave",
-                Propagation::Bidirectional => "rshared",
-            }
-            .into(),
+            propagation: m.propagation.to_string(),
         })
         .collect();
     let r = &req.resources;
@@ -377,10 +372,11 @@ async fn build(
         cgroups_path: record.spec.cgroups_path.clone(),
         sysctls: req.sysctls.clone(),
     };
-    let mut spec = container_spec(&input).map_err(bad)?;
+    let mut spec = container_spec(&input).map_err(|e| bad(e.to_string()))?;
     let profile = sec.seccomp.clone().unwrap_or(SeccompProfile::Unconfined);
-    let seccomp = seccomp::seccomp_for(&profile, &capabilities, sec.privileged).map_err(bad)?;
-    add_linux_extras(&mut spec, req, seccomp).map_err(bad)?;
+    let seccomp = seccomp::seccomp_for(&profile, &capabilities, sec.privileged)
+        .map_err(|e| bad(e.to_string()))?;
+    add_linux_extras(&mut spec, req, seccomp).map_err(|e| bad(e.to_string()))?;
     lsm_warnings(&id, req);
     let bundle = s.bundle(&id);
     let config_json = bundle.join("config.json");
