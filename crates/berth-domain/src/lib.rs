@@ -10,6 +10,7 @@ mod cgroups;
 mod clock;
 pub mod container;
 mod error;
+mod host;
 pub mod image;
 mod locks;
 mod monitor;

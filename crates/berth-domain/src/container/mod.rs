@@ -12,11 +12,15 @@
 //! across a stop's grace period) and a "stopped" signal, a watch channel the exit path
 //! raises once the exit is recorded; Stop and Remove wait on it.
 
+mod accounts;
+mod assemble;
 mod create;
+mod devices;
 mod exec;
 mod exit;
 mod list;
 mod logs;
+mod mounts;
 pub mod process;
 mod recover;
 mod remove;

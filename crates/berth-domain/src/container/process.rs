@@ -1,8 +1,11 @@
 //! The container process as Kubernetes defines it from the image config and the CRI
 //! `ContainerConfig`: command line, environment, user and capabilities. Pure rules, used by
-//! CreateContainer.
+//! CreateContainer; the one thing read from the node, berthd's own bounding capability set
+//! (what "every capability" means), comes through `crate::host`.
 
 use std::collections::BTreeSet;
+
+use crate::host::{Host, Node};
 
 /// Why no command line can be made.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -296,15 +299,7 @@ pub const ALL_CAPABILITIES: &[&str] = &[
 /// does: a node's root may lack some (CAP_SYS_RESOURCE in a container, capabilities newer
 /// than the kernel), and asking the runtime for those fails the container.
 fn host_capabilities() -> Vec<String> {
-    let bounding = std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("CapBnd:"))
-                .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
-        })
-        .unwrap_or(u64::MAX);
-    within(bounding)
+    within(Node.capability_bounding_set())
 }
 
 /// The capabilities of a bounding set (bit N is capability number N).
