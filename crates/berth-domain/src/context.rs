@@ -11,6 +11,7 @@ use berth_oci::Runtime;
 use berth_store::Store;
 
 use crate::events::EventBus;
+use crate::host::Host;
 use crate::locks::KeyedLocks;
 use crate::runtime::{Handler, Handlers};
 use crate::shared::Helpers;
@@ -27,6 +28,9 @@ pub(crate) struct Context {
     pub handlers: Handlers,
     pub cgroup_driver: CgroupDriver,
     pub helpers: Helpers,
+    /// What the verbs read from the node (mounts, devices, cgroups, limits); a double in
+    /// unit tests.
+    pub host: Box<dyn Host>,
     /// One async lock per pod: verbs on one pod are serialised, pods run in parallel;
     /// CreateContainer and StartContainer take their pod's too.
     pub pod_locks: KeyedLocks,

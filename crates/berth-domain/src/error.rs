@@ -55,6 +55,17 @@ pub enum Error {
     /// The request is malformed (a required field is missing).
     #[error("{0}")]
     InvalidRequest(String),
+    /// The request's own content cannot be made into a container or pod (a user the image
+    /// does not have, an unknown capability, a bad stop signal in the image): the cause says
+    /// which.
+    #[error("{object}: {source}")]
+    Refused {
+        /// `container "name"` or `image "ref"`.
+        object: String,
+        /// What is wrong.
+        #[source]
+        source: Cause,
+    },
     /// A request field is refused by validation, before anything was made.
     #[error(transparent)]
     InvalidField(#[from] crate::validate::InvalidField),
@@ -154,6 +165,7 @@ impl Error {
             Error::InvalidPodCidr { .. }
             | Error::InvalidRequest(_)
             | Error::InvalidField(_)
+            | Error::Refused { .. }
             | Error::RuntimeRefused { .. }
             | Error::UnknownHandler { .. }
             | Error::HandlerUnusable { .. } => ErrorKind::InvalidArgument,

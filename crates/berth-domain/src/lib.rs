@@ -2,23 +2,26 @@
 //!
 //! The server crate calls down into it; it calls down into the store, the image store and
 //! the drivers (OCI, CNI, the monitor). Nothing here calls back up: lifecycle events travel
-//! up over the broadcast channel in [`events`]. Module layers, each importing only those
-//! below it: `shared` (what pods and containers share), `host` (reads of the node),
-//! `validate`, `monitor` → `container` → `sandbox` (stopping a pod stops its containers) →
-//! `runtime` and `image`. `Domain::start` builds one [`context::Context`] and hands it to
-//! every service.
+//! up over the broadcast channel in [`events`]. Modules form layers, each importing only
+//! those below it, with no circle: `shared` (what pods and containers share), `request`
+//! (what the CRI asks for), `host` (reads of the node), `validate`, `monitor`, `events`,
+//! `error`; then `context` (what every service works with); then the services: `container`,
+//! then `sandbox` (stopping a pod stops its containers), `runtime` and `image`.
+//! `Domain::start` builds one [`context::Context`] and hands it to every service.
 
 mod clock;
 pub mod container;
 mod context;
 mod error;
 pub mod events;
+mod host;
 pub mod image;
 mod leftovers;
 mod locks;
 mod monitor;
 mod podcidr;
 mod recovery;
+pub mod request;
 pub mod runtime;
 pub mod sandbox;
 pub mod shared;
@@ -74,6 +77,7 @@ impl Domain {
             handlers: runtime.handlers().clone(),
             cgroup_driver: runtime.cgroup_driver(),
             helpers: shared::Helpers::locate(),
+            host: Box::new(host::Node),
             pod_locks: Default::default(),
             events: Default::default(),
             config,

@@ -14,6 +14,7 @@ mod leases;
 mod pull;
 pub mod reference;
 pub mod rootfs;
+mod run_config;
 mod store;
 pub mod unpack;
 
@@ -22,4 +23,5 @@ pub use error::{ImageError, ImageErrorKind};
 pub use layers::chain_ids;
 pub use leases::{LeaseTable, Leases};
 pub use pull::{Endpoint, endpoints, install_crypto_provider};
+pub use run_config::RunConfig;
 pub use store::{ImageDetails, ImageStore, ImageStoreConfig, Usage};

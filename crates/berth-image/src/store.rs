@@ -18,6 +18,7 @@ use crate::content::ContentStore;
 use crate::layers::LayerStore;
 use crate::leases::LeaseTable;
 use crate::pull::{PullContext, Pulled};
+use crate::run_config::RunConfig;
 use crate::{Credentials, ImageError, fsutil, reference};
 
 type SharedPull = Shared<BoxFuture<'static, Result<ImageRecord, Arc<ImageError>>>>;
@@ -42,28 +43,21 @@ pub struct Usage {
     pub inodes: u64,
 }
 
-/// An image and its config, for `ImageStatus`.
+/// An image and its config, for `ImageStatus` and `CreateContainer`.
 #[derive(Debug, Clone)]
 pub struct ImageDetails {
     /// The record.
     pub record: ImageRecord,
-    /// The image config JSON as stored.
+    /// The image config JSON as stored (for verbose status).
     pub config: serde_json::Value,
+    /// The config's execution defaults, parsed from `config`.
+    pub run_config: RunConfig,
 }
 
 impl ImageDetails {
     /// The config's `User`, split into a numeric UID or a user name (group dropped).
     pub fn user(&self) -> (Option<i64>, String) {
-        let user = self
-            .config
-            .pointer("/config/User")
-            .and_then(|u| u.as_str())
-            .unwrap_or("");
-        let name = user.split(':').next().unwrap_or("");
-        match name.parse::<i64>() {
-            Ok(uid) => (Some(uid), String::new()),
-            Err(_) => (None, name.to_owned()),
-        }
+        self.run_config.user_id()
     }
 }
 
@@ -265,7 +259,12 @@ impl ImageStore {
             digest: record.id.clone(),
             reason: format!("image config is not JSON: {e}"),
         })?;
-        Ok(Some(ImageDetails { record, config }))
+        let run_config = RunConfig::of_image_config(&config);
+        Ok(Some(ImageDetails {
+            record,
+            config,
+            run_config,
+        }))
     }
 
     /// Every image, sorted by first tag then ID for a stable listing.

@@ -207,10 +207,10 @@ pub(crate) fn container_status(status: ContainerStatus) -> cri::ContainerStatusR
             host_path: m.host_path.clone(),
             readonly: m.readonly,
             recursive_read_only: m.recursive_read_only,
-            propagation: match m.propagation.as_str() {
-                "rslave" => cri::MountPropagation::PropagationHostToContainer,
-                "rshared" => cri::MountPropagation::PropagationBidirectional,
-                _ => cri::MountPropagation::PropagationPrivate,
+            propagation: match m.propagation.parse().unwrap_or_default() {
+                Propagation::Private => cri::MountPropagation::PropagationPrivate,
+                Propagation::HostToContainer => cri::MountPropagation::PropagationHostToContainer,
+                Propagation::Bidirectional => cri::MountPropagation::PropagationBidirectional,
             } as i32,
             ..Default::default()
         })

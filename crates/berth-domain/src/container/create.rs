@@ -2,72 +2,27 @@
 //! no new container) and the request, reserve the name, record the intent, then build the
 //! root file system, the OCI spec and the monitor that runs `create`. Any failure undoes
 //! what was built, forgets the record and releases the name.
+//!
+//! Orchestration only: the spec is assembled in `assemble` (from the rules in `process`,
+//! `spec`, `seccomp`, `mounts`, `devices`), the image's defaults come typed from
+//! `berth-image`, and what is read from the node goes through `crate::host`.
 
-use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
 use berth_image::ImageDetails;
 use berth_store::{
-    ContainerMetadata, ContainerRecord, ContainerSpecRecord, ContainerState, MountRecord,
-    SandboxRecord, SandboxState, UserRecord, container_name,
-};
-use oci_spec::runtime::{
-    LinuxDeviceBuilder, LinuxDeviceCgroupBuilder, LinuxDeviceType, LinuxHugepageLimitBuilder, Spec,
+    ContainerMetadata, ContainerRecord, ContainerSpecRecord, ContainerState, SandboxRecord,
+    SandboxState, container_name,
 };
 
-use super::spec::{BindMount, ContainerSpecInput, Propagation, Resources, container_spec};
-use super::{
-    ContainerRequest, ContainerService, DeviceRequest, SeccompProfile, Shared, blocking, exit,
-    process, seccomp, signal,
-};
+use super::assemble::{Parts, Plan, assemble};
+use super::process::UserError;
+use super::{ContainerRequest, ContainerService, Shared, blocking, exit, signal};
 use crate::events::LifecycleKind;
-use crate::shared::limits::{clamp_oom_score_adj, current_oom_score_adj};
+use crate::host::Host;
 use crate::shared::{NamespaceMode, cgroup};
 use crate::validate::{self, sysctl};
 use crate::{Error, monitor};
-
-/// What CreateContainer takes from the image config.
-struct ImageConfig {
-    entrypoint: Vec<String>,
-    cmd: Vec<String>,
-    env: Vec<String>,
-    working_dir: String,
-    user: String,
-    stop_signal: String,
-}
-
-impl ImageConfig {
-    fn from(details: &ImageDetails) -> Self {
-        let strings = |key: &str| -> Vec<String> {
-            details
-                .config
-                .pointer(&format!("/config/{key}"))
-                .and_then(|v| v.as_array())
-                .map(|a| {
-                    a.iter()
-                        .filter_map(|s| s.as_str().map(str::to_owned))
-                        .collect()
-                })
-                .unwrap_or_default()
-        };
-        let string = |key: &str| -> String {
-            details
-                .config
-                .pointer(&format!("/config/{key}"))
-                .and_then(|v| v.as_str())
-                .unwrap_or_default()
-                .to_owned()
-        };
-        Self {
-            entrypoint: strings("Entrypoint"),
-            cmd: strings("Cmd"),
-            env: strings("Env"),
-            working_dir: string("WorkingDir"),
-            user: string("User"),
-            stop_signal: string("StopSignal"),
-        }
-    }
-}
 
 impl ContainerService {
     /// Creates a container and returns its ID. Every field is checked before anything is
@@ -88,10 +43,7 @@ impl ContainerService {
         validate::container(&req)?;
         let u = &req.security.user;
         if u.gid.is_some() && u.uid.is_none() && u.username.is_none() {
-            return Err(Error::InvalidRequest(format!(
-                "container {:?}: run_as_group is set without run_as_user or run_as_username",
-                req.name
-            )));
+            return Err(refused(&req.name)(UserError::GroupWithoutUser));
         }
         let pod_id = s
             .indexes
@@ -133,20 +85,13 @@ impl ContainerService {
                 what: "image",
                 id: req.image.clone(),
             })?;
-        let config = ImageConfig::from(&image);
-        let stop_signal = signal::parse_stop_signal(&config.stop_signal).map_err(|e| {
-            Error::InvalidRequest(format!("image {:?} has a bad StopSignal: {e}", req.image))
-        })?;
-        let bad = |e: String| Error::InvalidRequest(format!("container {:?}: {e}", req.name));
-        process::command_line(&config.entrypoint, &config.cmd, &req.command, &req.args)
-            .map_err(bad)?;
-        let sec = &req.security;
-        process::capabilities(
-            &sec.add_capabilities,
-            &sec.drop_capabilities,
-            sec.privileged,
-        )
-        .map_err(bad)?;
+        let config = &image.run_config;
+        let stop_signal =
+            signal::parse_stop_signal(&config.stop_signal).map_err(|e| Error::Refused {
+                object: format!("image {:?} has a bad StopSignal", req.image),
+                source: e.into(),
+            })?;
+        let plan = Plan::new(&req, config).map_err(refused(&req.name))?;
         let host = sysctl::HostNamespaces {
             network: pod.network.host_network,
             ipc: pod.network.host_ipc,
@@ -221,7 +166,7 @@ impl ContainerService {
         let creating = live.clone();
         let _creating = creating.lock.lock().await;
         let built = match s.save(&record).await {
-            Ok(()) => build(s, &mut record, &req, &pod, &image, config, pid_target).await,
+            Ok(()) => build(s, &mut record, &req, &pod, &image, plan, pid_target).await,
             Err(e) => Err(e),
         };
         let built = match built {
@@ -279,14 +224,11 @@ async fn build(
     req: &ContainerRequest,
     pod: &SandboxRecord,
     image: &ImageDetails,
-    config: ImageConfig,
+    plan: Plan,
     pid_target: i32,
 ) -> Result<(), Error> {
     let id = record.id.clone();
-    let step = |step: &'static str| {
-        let id = id.clone();
-        move |cause: crate::Cause| Error::container(&id, step, cause)
-    };
+    let host: &dyn Host = &*s.host;
     let runtime = s.runtime(&record.runtime_handler)?;
     // Root file system.
     let lowers: Vec<PathBuf> = image
@@ -298,112 +240,49 @@ async fn build(
     let rootfs = s.rootfs(&id);
     let (upper, work) = (s.layout.container_upper(&id), s.layout.container_work(&id));
     let target = rootfs.clone();
-    let mount_failed = step("mount the root file system");
     blocking("mounting the root file system", move || {
-        berth_image::rootfs::mount_overlay(&lowers, &upper, &work, &target)
-            .map_err(|e| mount_failed(e.into()))
+        Ok(berth_image::rootfs::mount_overlay(
+            &lowers, &upper, &work, &target,
+        ))
     })
-    .await?;
+    .await?
+    .map_err(failed(&id, "mount the root file system"))?;
 
-    // The process.
-    let passwd = read_in_root(&rootfs, "etc/passwd");
-    let group = read_in_root(&rootfs, "etc/group");
-    let bad = |e: String| Error::InvalidRequest(format!("container {:?}: {e}", req.name));
-    let user =
-        process::resolve_user(&req.security.user, &config.user, &passwd, &group).map_err(bad)?;
-    record.spec.user = Some(UserRecord {
-        uid: user.uid,
-        gid: user.gid,
-        supplemental_groups: user.all_gids(),
-    });
-    let args = process::command_line(&config.entrypoint, &config.cmd, &req.command, &req.args)
-        .map_err(bad)?;
-    let sec = &req.security;
-    let capabilities = process::capabilities(
-        &sec.add_capabilities,
-        &sec.drop_capabilities,
-        sec.privileged,
+    // The spec.
+    let made = assemble(
+        Parts {
+            id: &id,
+            req,
+            pod: &pod.network,
+            image: &image.run_config,
+            plan,
+            pid_target,
+            rootfs: &rootfs,
+            pod_dir: s.sandbox_dir(&pod.id),
+            cgroups_path: record.spec.cgroups_path.clone(),
+        },
+        host,
     )
-    .map_err(bad)?;
-    let cwd = [&req.working_dir, &config.working_dir]
-        .into_iter()
-        .find(|d| !d.is_empty())
-        .cloned()
-        .unwrap_or_else(|| "/".into());
-    let mounts = bind_mounts(req).map_err(bad)?;
-    record.spec.mounts = mounts
-        .iter()
-        .map(|m| MountRecord {
-            container_path: m.container_path.clone(),
-            host_path: m.host_path.display().to_string(),
-            readonly: m.readonly,
-            recursive_read_only: m.recursive_read_only,
-            propagation: match m.propagation {
-                Propagation::Private => "private",
-                Propagation::HostToContainer => "rslave",
-                Propagation::Bidirectional => "rshared",
-            }
-            .into(),
-        })
-        .collect();
-    let r = &req.resources;
-    let input = ContainerSpecInput {
-        args,
-        env: process::environment(&config.env, &req.envs),
-        cwd,
-        user,
-        tty: req.tty,
-        capabilities: capabilities.clone(),
-        privileged: sec.privileged,
-        readonly_rootfs: sec.readonly_rootfs,
-        no_new_privs: sec.no_new_privs,
-        masked_paths: sec.masked_paths.clone(),
-        readonly_paths: sec.readonly_paths.clone(),
-        mounts,
-        pod_dir: s.sandbox_dir(&pod.id),
-        infra_pid: pod.network.infra_pid,
-        host_network: pod.network.host_network,
-        host_ipc: pod.network.host_ipc,
-        pid: if pod.network.pid_mode == "node" {
-            NamespaceMode::Node
-        } else {
-            sec.pid
-        },
-        pid_target,
-        resources: Resources {
-            cpu_shares: r.cpu_shares.max(0) as u64,
-            cpu_quota: r.cpu_quota,
-            cpu_period: r.cpu_period.max(0) as u64,
-            cpuset_cpus: r.cpuset_cpus.clone(),
-            cpuset_mems: r.cpuset_mems.clone(),
-            memory_limit: r.memory_limit_in_bytes,
-        },
-        oom_score_adj: clamp_oom_score_adj(r.oom_score_adj, current_oom_score_adj()),
-        cgroups_path: record.spec.cgroups_path.clone(),
-        sysctls: req.sysctls.clone(),
-    };
-    let mut spec = container_spec(&input).map_err(bad)?;
-    let profile = sec.seccomp.clone().unwrap_or(SeccompProfile::Unconfined);
-    let seccomp = seccomp::seccomp_for(&profile, &capabilities, sec.privileged).map_err(bad)?;
-    add_linux_extras(&mut spec, req, seccomp).map_err(bad)?;
-    lsm_warnings(&id, req);
+    .map_err(refused(&req.name))?;
+    record.spec.user = Some(made.user);
+    record.spec.mounts = made.mounts;
     let bundle = s.bundle(&id);
-    let config_json = s.layout.container_spec(&id);
-    spec.save(&config_json)
-        .map_err(|e| step("write config.json")(e.into()))?;
+    made.spec
+        .save(s.layout.container_spec(&id))
+        .map_err(failed(&id, "write config.json"))?;
 
     // The monitor, which runs the runtime's `create`.
-    if let Some(parent) = log_path_of(record).as_deref().and_then(Path::parent) {
-        std::fs::create_dir_all(parent).map_err(|e| {
-            step("create the log directory")(format!("{}: {e}", parent.display()).into())
-        })?;
+    let log = log_path_of(record);
+    if let Some(parent) = log.as_deref().and_then(Path::parent) {
+        std::fs::create_dir_all(parent)
+            .map_err(|e| format!("{}: {e}", parent.display()))
+            .map_err(failed(&id, "create the log directory"))?;
     }
-    let (monitor_bin, binary, runtime_root, state, log, tty) = (
+    let (monitor_bin, binary, runtime_root, state, tty) = (
         s.helpers.monitor.clone(),
         runtime.binary().to_owned(),
         s.layout.runtime_root(&record.runtime_handler),
         s.monitor_dir(&id),
-        log_path_of(record),
         req.tty,
     );
     let oci_id = id.clone();
@@ -422,7 +301,7 @@ async fn build(
     })
     .await?;
     record.pid = pid;
-    record.spec.memory_cgroup = memory_cgroup(pid).unwrap_or_default();
+    record.spec.memory_cgroup = host.memory_cgroup(pid).unwrap_or_default();
     Ok(())
 }
 
@@ -430,277 +309,40 @@ fn log_path_of(record: &ContainerRecord) -> Option<PathBuf> {
     (!record.log_path.is_empty()).then(|| PathBuf::from(&record.log_path))
 }
 
-/// Reads a file of the image inside its root, never following a link out of it.
-fn read_in_root(root: &Path, path: &str) -> String {
-    use rustix::fs::{Mode, OFlags, ResolveFlags};
-    let Ok(dir) = rustix::fs::open(root, OFlags::PATH | OFlags::DIRECTORY, Mode::empty()) else {
-        return String::new();
-    };
-    let Ok(fd) = rustix::fs::openat2(
-        &dir,
-        path,
-        OFlags::RDONLY | OFlags::CLOEXEC,
-        Mode::empty(),
-        ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS,
-    ) else {
-        return String::new();
-    };
-    let mut text = String::new();
-    let _ = std::io::Read::read_to_string(&mut std::fs::File::from(fd), &mut text);
-    text
-}
-
-/// The request's bind mounts, host paths resolved through symlinks; a missing host path is
-/// created as a directory, as the kubelet expects.
-fn bind_mounts(req: &ContainerRequest) -> Result<Vec<BindMount>, String> {
-    req.mounts
-        .iter()
-        .map(|m| {
-            let host = Path::new(&m.host_path);
-            let resolved = match host.canonicalize() {
-                Ok(p) => p,
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                    std::fs::create_dir_all(host)
-                        .map_err(|e| format!("cannot create host path {}: {e}", host.display()))?;
-                    host.canonicalize()
-                        .map_err(|e| format!("host path {}: {e}", host.display()))?
-                }
-                Err(e) => return Err(format!("host path {}: {e}", host.display())),
-            };
-            check_propagation(&resolved, m.propagation)?;
-            Ok(BindMount {
-                container_path: m.container_path.clone(),
-                host_path: resolved,
-                readonly: m.readonly,
-                recursive_read_only: m.recursive_read_only,
-                propagation: m.propagation,
-            })
-        })
-        .collect()
-}
-
-/// Propagation into the container needs the node's mount to propagate: shared or slave for
-/// `rslave`, shared for `rshared` (as containerd checks). Otherwise the request would
-/// silently get a private mount.
-fn check_propagation(path: &Path, propagation: Propagation) -> Result<(), String> {
-    if propagation == Propagation::Private {
-        return Ok(());
-    }
-    let info = std::fs::read_to_string("/proc/self/mountinfo")
-        .map_err(|e| format!("/proc/self/mountinfo: {e}"))?;
-    // The mount holding `path`: the longest mount point that contains it.
-    let (point, optional) = info
-        .lines()
-        .filter_map(|l| {
-            let fields: Vec<&str> = l.split(' ').collect();
-            let point = Path::new(*fields.get(4)?);
-            let end = fields.iter().position(|f| *f == "-")?;
-            path.starts_with(point)
-                .then(|| (point.to_owned(), fields[6..end].join(" ")))
-        })
-        .max_by_key(|(p, _)| p.as_os_str().len())
-        .ok_or_else(|| format!("no mount holds {}", path.display()))?;
-    let shared = optional.contains("shared:");
-    let slave = optional.contains("master:");
-    match propagation {
-        Propagation::HostToContainer if !(shared || slave) => Err(format!(
-            "host path {} is on mount {} which is neither shared nor slave: HostToContainer propagation needs one",
-            path.display(),
-            point.display()
-        )),
-        Propagation::Bidirectional if !shared => Err(format!(
-            "host path {} is on mount {} which is not shared: Bidirectional propagation needs it",
-            path.display(),
-            point.display()
-        )),
-        _ => Ok(()),
+/// The request's own content is refused: InvalidArgument, naming the container.
+fn refused<E: Into<crate::Cause>>(name: &str) -> impl FnOnce(E) -> Error + '_ {
+    move |e| Error::Refused {
+        object: format!("container {name:?}"),
+        source: e.into(),
     }
 }
 
-/// Devices, hugepage limits and seccomp.
-fn add_linux_extras(
-    spec: &mut Spec,
-    req: &ContainerRequest,
-    seccomp: Option<oci_spec::runtime::LinuxSeccomp>,
-) -> Result<(), String> {
-    let Some(mut linux) = spec.linux().clone() else {
-        return Ok(());
-    };
-    let mut resources = linux.resources().clone().unwrap_or_default();
-    let mut allowed = resources.devices().clone().unwrap_or_default();
-    if req.security.privileged {
-        allowed.push(
-            LinuxDeviceCgroupBuilder::default()
-                .allow(true)
-                .access("rwm")
-                .build()
-                .map_err(|e| e.to_string())?,
+/// A step of making container `id` failed: Internal, naming the container once.
+fn failed<'a, E: Into<crate::Cause>>(
+    id: &'a str,
+    step: &'static str,
+) -> impl FnOnce(E) -> Error + 'a {
+    move |e| Error::container(id, step, e)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A root file system that cannot be mounted: the message says "container <id>" once
+    /// (it once read "container X: mount…: container : mount…").
+    #[test]
+    fn a_failed_step_names_the_container_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let cause =
+            berth_image::rootfs::mount_overlay(&[], &d.join("u"), &d.join("w"), &d.join("r"))
+                .unwrap_err();
+        let message = failed("c0ffee", "mount the root file system")(cause).to_string();
+        assert!(
+            message.starts_with("container c0ffee: mount the root file system: "),
+            "{message}"
         );
+        assert_eq!(message.matches("container").count(), 1, "{message}");
     }
-    let mut devices = linux.devices().clone().unwrap_or_default();
-    if req.security.privileged {
-        // A privileged container sees the node's devices, as with containerd and CRI-O.
-        for path in host_devices(Path::new("/dev")) {
-            let d = DeviceRequest {
-                container_path: path.display().to_string(),
-                host_path: path.display().to_string(),
-                permissions: "rwm".into(),
-            };
-            if let Ok((device, _)) = device(&d) {
-                devices.push(device);
-            }
-        }
-    }
-    for d in &req.devices {
-        let (device, rule) = device(d)?;
-        devices.push(device);
-        allowed.push(rule);
-    }
-    linux.set_devices(Some(devices));
-    resources.set_devices(Some(allowed));
-    let hugepages = req
-        .resources
-        .hugepage_limits
-        .iter()
-        .map(|(size, limit)| {
-            LinuxHugepageLimitBuilder::default()
-                .page_size(size.clone())
-                .limit(*limit as i64)
-                .build()
-                .map_err(|e| e.to_string())
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    if !hugepages.is_empty() {
-        resources.set_hugepage_limits(Some(hugepages));
-    }
-    linux.set_resources(Some(resources));
-    linux.set_seccomp(seccomp);
-    spec.set_linux(Some(linux));
-    Ok(())
-}
-
-/// The device nodes under `dir`, recursively, except those every container gets anyway and
-/// the pseudo-terminal, shared-memory and message-queue trees.
-fn host_devices(dir: &Path) -> Vec<PathBuf> {
-    const SKIP: &[&str] = &[
-        "/dev/pts",
-        "/dev/shm",
-        "/dev/mqueue",
-        "/dev/null",
-        "/dev/zero",
-        "/dev/full",
-        "/dev/random",
-        "/dev/urandom",
-        "/dev/tty",
-        "/dev/console",
-        "/dev/ptmx",
-    ];
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return Vec::new();
-    };
-    let mut out = Vec::new();
-    for entry in entries.flatten() {
-        let path = entry.path();
-        if SKIP.iter().any(|s| path == Path::new(s)) {
-            continue;
-        }
-        let Ok(kind) = entry.file_type() else {
-            continue;
-        };
-        if kind.is_dir() {
-            out.extend(host_devices(&path));
-        } else if kind.is_char_device() || kind.is_block_device() {
-            out.push(path);
-        }
-    }
-    out
-}
-
-/// A device node of the node, as the spec's device and its cgroup rule.
-fn device(
-    d: &DeviceRequest,
-) -> Result<
-    (
-        oci_spec::runtime::LinuxDevice,
-        oci_spec::runtime::LinuxDeviceCgroup,
-    ),
-    String,
-> {
-    let meta =
-        std::fs::metadata(&d.host_path).map_err(|e| format!("device {}: {e}", d.host_path))?;
-    let kind = if meta.file_type().is_char_device() {
-        LinuxDeviceType::C
-    } else if meta.file_type().is_block_device() {
-        LinuxDeviceType::B
-    } else {
-        return Err(format!("{} is not a device node", d.host_path));
-    };
-    let rdev = meta.rdev();
-    let (major, minor) = (
-        rustix::fs::major(rdev) as i64,
-        rustix::fs::minor(rdev) as i64,
-    );
-    let permissions = if d.permissions.is_empty() {
-        "rwm".to_owned()
-    } else {
-        d.permissions.clone()
-    };
-    let path = if d.container_path.is_empty() {
-        &d.host_path
-    } else {
-        &d.container_path
-    };
-    let device = LinuxDeviceBuilder::default()
-        .path(path)
-        .typ(kind)
-        .major(major)
-        .minor(minor)
-        .file_mode(meta.mode() & 0o777)
-        .uid(0u32)
-        .gid(0u32)
-        .build()
-        .map_err(|e| e.to_string())?;
-    let rule = LinuxDeviceCgroupBuilder::default()
-        .allow(true)
-        .typ(kind)
-        .major(major)
-        .minor(minor)
-        .access(permissions)
-        .build()
-        .map_err(|e| e.to_string())?;
-    Ok((device, rule))
-}
-
-/// AppArmor and SELinux options are accepted; without the LSM on this node they are ignored
-/// with a warning, as containerd does.
-fn lsm_warnings(id: &str, req: &ContainerRequest) {
-    let apparmor = std::fs::read_to_string("/sys/module/apparmor/parameters/enabled")
-        .map(|s| s.trim() == "Y")
-        .unwrap_or(false);
-    if let Some(profile) = &req.security.apparmor {
-        if !apparmor {
-            tracing::warn!(container_id = %id, profile = %profile, "AppArmor is not enabled on this node; the profile is ignored");
-        } else {
-            tracing::warn!(container_id = %id, profile = %profile, "berth does not apply AppArmor profiles yet; the profile is ignored");
-        }
-    }
-    if req.security.selinux && !Path::new("/sys/fs/selinux/enforce").exists() {
-        tracing::warn!(container_id = %id, "SELinux is not enabled on this node; the options are ignored");
-    }
-}
-
-/// The container's memory cgroup directory, from its init's `/proc/<pid>/cgroup`.
-pub(super) fn memory_cgroup(pid: i32) -> Option<String> {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).ok()?;
-    for line in text.lines() {
-        let mut parts = line.splitn(3, ':');
-        let (_, controllers, path) = (parts.next()?, parts.next()?, parts.next()?);
-        if controllers.split(',').any(|c| c == "memory") {
-            return Some(format!("/sys/fs/cgroup/memory{path}"));
-        }
-        if controllers.is_empty() && Path::new("/sys/fs/cgroup/cgroup.controllers").exists() {
-            return Some(format!("/sys/fs/cgroup{path}"));
-        }
-    }
-    None
 }

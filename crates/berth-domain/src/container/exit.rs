@@ -5,7 +5,6 @@
 //! on; then deletes the runtime's container and unmounts the root file system. A failed
 //! handling is retried with backoff (1 s doubling to 5 min); it is never dropped.
 
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -146,7 +145,7 @@ async fn handle(shared: &Shared, id: &str, exit: Exit) -> Result<(), Error> {
         }
         ContainerState::Exited => {}
         _ => {
-            let oom = oom_kills(&record.spec.memory_cgroup) > 0;
+            let oom = shared.host.oom_kills(&record.spec.memory_cgroup) > 0;
             record.state = ContainerState::Exited;
             record.finished_at_ns = exit.at_ns;
             record.exit_code = exit.code;
@@ -184,25 +183,4 @@ async fn handle(shared: &Shared, id: &str, exit: Exit) -> Result<(), Error> {
     live.released
         .store(true, std::sync::atomic::Ordering::Release);
     Ok(())
-}
-
-/// How many times the kernel's OOM killer struck in the container's memory cgroup.
-fn oom_kills(memory_cgroup: &str) -> u64 {
-    if memory_cgroup.is_empty() {
-        return 0;
-    }
-    let dir = Path::new(memory_cgroup);
-    ["memory.oom_control", "memory.events"]
-        .iter()
-        .filter_map(|f| std::fs::read_to_string(dir.join(f)).ok())
-        .flat_map(|text| {
-            text.lines()
-                .filter_map(|l| {
-                    l.strip_prefix("oom_kill ")
-                        .and_then(|n| n.trim().parse().ok())
-                })
-                .collect::<Vec<u64>>()
-        })
-        .max()
-        .unwrap_or(0)
 }

@@ -1,8 +1,10 @@
 //! The container service, one file per verb: `create`, `start`, `stop`, `remove`, `status`,
 //! `list`, `update`, `exec` (ExecSync) and `logs` (ReopenContainerLog); `exit` is the exit
-//! path every container's exit goes through. Pure rules live beside them: `process`
-//! (command line, environment, user, capabilities), `spec` (the OCI spec), `seccomp`,
-//! `signal`.
+//! path every container's exit goes through. `create` only orchestrates: `assemble` builds
+//! the spec from the request, the pod, the image's defaults and the node, with `mounts`,
+//! `devices` (and hugepages) and `accounts` (the image's passwd and group). Pure rules live
+//! beside them: `process` (command line, environment, user, capabilities), `spec` (the OCI
+//! spec), `seccomp`, `signal`.
 //!
 //! Where a container's files live is `berth_config::StateLayout`'s: `bundle/` (`config.json`,
 //! `rootfs/`, the overlay mount), `upper/` and `work/` under `<state>/containers/<id>/`, the
@@ -12,11 +14,15 @@
 //! across a stop's grace period) and a "stopped" signal, a watch channel the exit path
 //! raises once the exit is recorded; Stop and Remove wait on it.
 
+mod accounts;
+mod assemble;
 mod create;
+mod devices;
 mod exec;
 mod exit;
 mod list;
 mod logs;
+mod mounts;
 pub mod process;
 mod recover;
 mod remove;
@@ -35,18 +41,18 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use berth_oci::Runtime;
-use berth_store::{ContainerRecord, ContainerState, ResourcesRecord, SandboxRecord};
+use berth_store::{ContainerRecord, ContainerState, SandboxRecord};
 use tokio::sync::watch;
 
 use crate::Error;
 use crate::context::Context;
-use crate::shared::NamespaceMode;
 pub(crate) use crate::task::blocking;
 
+pub use crate::request::{
+    ContainerRequest, DeviceRequest, GroupsPolicy, MountRequest, Propagation, SeccompProfile,
+    SecurityRequest, UserRequest,
+};
 pub use exec::ExecOutput;
-pub use process::{GroupsPolicy, UserRequest};
-pub use seccomp::SeccompProfile;
-pub use spec::Propagation;
 pub use status::ContainerStatus;
 
 /// Which containers `list` returns; every set field must match.
@@ -60,103 +66,6 @@ pub struct ContainerFilter {
     pub state: Option<ContainerState>,
     /// Labels that must all be present with these values.
     pub labels: BTreeMap<String, String>,
-}
-
-/// A bind mount asked for.
-#[derive(Debug, Clone, Default)]
-pub struct MountRequest {
-    /// Path in the container.
-    pub container_path: String,
-    /// Path on the node.
-    pub host_path: String,
-    /// Mounted read-only (its submounts may stay writable; see `recursive_read_only`).
-    pub readonly: bool,
-    /// Read-only all the way down, submounts included (needs `readonly`, Private
-    /// propagation and a handler that supports it).
-    pub recursive_read_only: bool,
-    /// Mount propagation between node and container.
-    pub propagation: Propagation,
-}
-
-/// A device asked for.
-#[derive(Debug, Clone, Default)]
-pub struct DeviceRequest {
-    /// Path in the container.
-    pub container_path: String,
-    /// Device node on the node.
-    pub host_path: String,
-    /// cgroup permissions, `rwm`.
-    pub permissions: String,
-}
-
-/// The security context asked for.
-#[derive(Debug, Clone, Default)]
-pub struct SecurityRequest {
-    /// Every capability, every device, no seccomp, writable `/sys`.
-    pub privileged: bool,
-    /// Capabilities to add (`NET_ADMIN` or `CAP_NET_ADMIN`, or `ALL`).
-    pub add_capabilities: Vec<String>,
-    /// Capabilities to drop.
-    pub drop_capabilities: Vec<String>,
-    /// Read-only root file system.
-    pub readonly_rootfs: bool,
-    /// `no_new_privs`.
-    pub no_new_privs: bool,
-    /// Extra masked paths.
-    pub masked_paths: Vec<String>,
-    /// Extra read-only paths.
-    pub readonly_paths: Vec<String>,
-    /// User and groups.
-    pub user: UserRequest,
-    /// PID namespace mode.
-    pub pid: NamespaceMode,
-    /// With `pid` TARGET: the container whose PID namespace to join (ephemeral containers).
-    pub pid_target: String,
-    /// The seccomp profile; `None` for unconfined.
-    pub seccomp: Option<SeccompProfile>,
-    /// An AppArmor profile was asked for.
-    pub apparmor: Option<String>,
-    /// SELinux options were given.
-    pub selinux: bool,
-}
-
-/// What `CreateContainer` asks for, free of gRPC types.
-#[derive(Debug, Clone, Default)]
-pub struct ContainerRequest {
-    /// The pod.
-    pub sandbox_id: String,
-    /// Container name.
-    pub name: String,
-    /// The kubelet's restart count for this container; part of the name key.
-    pub attempt: u32,
-    /// Image reference or ID.
-    pub image: String,
-    /// Entrypoint override.
-    pub command: Vec<String>,
-    /// Cmd override.
-    pub args: Vec<String>,
-    /// Working directory override.
-    pub working_dir: String,
-    /// Environment, in order.
-    pub envs: Vec<(String, String)>,
-    /// Bind mounts.
-    pub mounts: Vec<MountRequest>,
-    /// Host devices to expose.
-    pub devices: Vec<DeviceRequest>,
-    /// CRI labels, for filtering.
-    pub labels: BTreeMap<String, String>,
-    /// CRI annotations, kept and reported.
-    pub annotations: BTreeMap<String, String>,
-    /// Log path relative to the pod's log directory.
-    pub log_path: String,
-    /// Allocate a terminal.
-    pub tty: bool,
-    /// CPU, memory, hugepages and OOM score, as the runtime applies them.
-    pub resources: ResourcesRecord,
-    /// Privilege, capabilities, user, namespaces, seccomp.
-    pub security: SecurityRequest,
-    /// Container-level sysctls (namespaced ones only).
-    pub sysctls: BTreeMap<String, String>,
 }
 
 /// What the service keeps in memory per container: its lock and its "stopped" signal.

@@ -1,8 +1,42 @@
 //! The container process as Kubernetes defines it from the image config and the CRI
 //! `ContainerConfig`: command line, environment, user and capabilities. Pure rules, used by
-//! CreateContainer (containers issue).
+//! CreateContainer; the one thing read from the node, berthd's own bounding capability set
+//! (what "every capability" means), comes through `crate::host`.
 
 use std::collections::BTreeSet;
+
+use crate::host::{Host, Node};
+use crate::request::{GroupsPolicy, UserRequest};
+
+/// Why no command line can be made.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CommandError {
+    /// Neither the request nor the image names a command.
+    #[error("no command: the container config and the image both leave it empty")]
+    Empty,
+    /// The first word is an empty string.
+    #[error("the executable (the command line's first word) is an empty string")]
+    EmptyExecutable,
+}
+
+/// Why the user cannot be resolved.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum UserError {
+    /// `run_as_group` without a user to go with it.
+    #[error("run_as_group is set without run_as_user or run_as_username")]
+    GroupWithoutUser,
+    /// A user name the image does not know.
+    #[error("user {0:?} is not in the image's /etc/passwd")]
+    UnknownUser(String),
+    /// A group name the image does not know.
+    #[error("group {0:?} is not in the image's /etc/group")]
+    UnknownGroup(String),
+}
+
+/// A capability name that is none of Linux's.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown capability {0:?}")]
+pub struct UnknownCapability(pub String);
 
 /// The command line, by Kubernetes' rules: `command` replaces the image's Entrypoint (and
 /// then the image's Cmd is dropped); `args` replaces the image's Cmd.
@@ -11,17 +45,15 @@ pub fn command_line(
     image_cmd: &[String],
     command: &[String],
     args: &[String],
-) -> Result<Vec<String>, String> {
+) -> Result<Vec<String>, CommandError> {
     let out: Vec<String> = match (command.is_empty(), args.is_empty()) {
         (false, _) => command.iter().chain(args).cloned().collect(),
         (true, false) => image_entrypoint.iter().chain(args).cloned().collect(),
         (true, true) => image_entrypoint.iter().chain(image_cmd).cloned().collect(),
     };
     match out.first() {
-        None => Err("no command: the container config and the image both leave it empty".into()),
-        Some(first) if first.is_empty() => {
-            Err("the executable (the command line's first word) is an empty string".into())
-        }
+        None => Err(CommandError::Empty),
+        Some(first) if first.is_empty() => Err(CommandError::EmptyExecutable),
         Some(_) => Ok(out),
     }
 }
@@ -64,31 +96,6 @@ impl User {
             .collect();
         set.into_iter().collect()
     }
-}
-
-/// How supplementary groups are computed (CRI `SupplementalGroupsPolicy`).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub enum GroupsPolicy {
-    /// The request's groups plus the groups the image's `/etc/group` lists the user in.
-    #[default]
-    Merge,
-    /// Only the request's groups: the image's `/etc/group` adds none.
-    Strict,
-}
-
-/// What the request says about the user.
-#[derive(Debug, Clone, Default)]
-pub struct UserRequest {
-    /// `run_as_user`.
-    pub uid: Option<u32>,
-    /// `run_as_username`.
-    pub username: Option<String>,
-    /// `run_as_group`.
-    pub gid: Option<u32>,
-    /// `supplemental_groups`.
-    pub supplemental: Vec<u32>,
-    /// `supplemental_groups_policy`.
-    pub groups_policy: GroupsPolicy,
 }
 
 struct PasswdEntry {
@@ -139,9 +146,9 @@ pub fn resolve_user(
     image_user: &str,
     passwd_text: &str,
     group_text: &str,
-) -> Result<User, String> {
+) -> Result<User, UserError> {
     if request.gid.is_some() && request.uid.is_none() && request.username.is_none() {
-        return Err("run_as_group is set without run_as_user or run_as_username".into());
+        return Err(UserError::GroupWithoutUser);
     }
     let entries = passwd(passwd_text);
     let group_entries = groups(group_text);
@@ -167,7 +174,7 @@ pub fn resolve_user(
             let e = entries
                 .iter()
                 .find(|e| e.name == user_part)
-                .ok_or_else(|| format!("user {user_part:?} is not in the image's /etc/passwd"))?;
+                .ok_or_else(|| UserError::UnknownUser(user_part.clone()))?;
             (e.uid, e.gid, Some(e.name.clone()))
         }
     };
@@ -178,7 +185,7 @@ pub fn resolve_user(
                 .iter()
                 .find(|(n, _, _)| *n == g)
                 .map(|(_, gid, _)| *gid)
-                .ok_or_else(|| format!("group {g:?} is not in the image's /etc/group"))?,
+                .ok_or_else(|| UserError::UnknownGroup(g.clone()))?,
         };
     }
     if let Some(g) = request.gid {
@@ -268,14 +275,11 @@ pub const ALL_CAPABILITIES: &[&str] = &[
 /// does: a node's root may lack some (CAP_SYS_RESOURCE in a container, capabilities newer
 /// than the kernel), and asking the runtime for those fails the container.
 fn host_capabilities() -> Vec<String> {
-    let bounding = std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("CapBnd:"))
-                .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
-        })
-        .unwrap_or(u64::MAX);
+    within(Node.capability_bounding_set())
+}
+
+/// The capabilities of a bounding set (bit N is capability number N).
+fn within(bounding: u64) -> Vec<String> {
     ALL_CAPABILITIES
         .iter()
         .enumerate()
@@ -284,17 +288,25 @@ fn host_capabilities() -> Vec<String> {
         .collect()
 }
 
-fn normalise_cap(name: &str) -> Result<String, String> {
+/// The one spelling of a capability name: `CAP_SYS_ADMIN`, `sys_admin` and ` SYS_ADMIN` are
+/// all `CAP_SYS_ADMIN` (CRI requests and seccomp profiles use each). Not checked against
+/// the known names.
+pub fn capability_name(name: &str) -> String {
     let upper = name.trim().to_ascii_uppercase();
-    let full = if upper.starts_with("CAP_") {
+    if upper.starts_with("CAP_") {
         upper
     } else {
         format!("CAP_{upper}")
-    };
+    }
+}
+
+/// A requested capability in its one spelling; `CAP_ALL` stands for ALL.
+fn known_capability(name: &str) -> Result<String, UnknownCapability> {
+    let full = capability_name(name);
     if full == "CAP_ALL" || ALL_CAPABILITIES.contains(&full.as_str()) {
         Ok(full)
     } else {
-        Err(format!("unknown capability {name:?}"))
+        Err(UnknownCapability(name.to_owned()))
     }
 }
 
@@ -304,17 +316,17 @@ pub fn capabilities(
     add: &[String],
     drop: &[String],
     privileged: bool,
-) -> Result<Vec<String>, String> {
+) -> Result<Vec<String>, UnknownCapability> {
     if privileged {
         return Ok(host_capabilities());
     }
     let add: Vec<String> = add
         .iter()
-        .map(|c| normalise_cap(c))
+        .map(|c| known_capability(c))
         .collect::<Result<_, _>>()?;
     let drop: Vec<String> = drop
         .iter()
-        .map(|c| normalise_cap(c))
+        .map(|c| known_capability(c))
         .collect::<Result<_, _>>()?;
     let mut set: BTreeSet<String> = DEFAULT_CAPABILITIES.iter().map(|s| s.to_string()).collect();
     if add.iter().any(|c| c == "CAP_ALL") {
@@ -360,7 +372,11 @@ mod tests {
             command_line(&ep, &cmd, &v(&["sh"]), &v(&["-c", "x"])).unwrap(),
             v(&["sh", "-c", "x"])
         );
-        assert!(command_line(&[], &[], &[], &[]).is_err());
+        assert_eq!(command_line(&[], &[], &[], &[]), Err(CommandError::Empty));
+        assert_eq!(
+            command_line(&[], &[], &v(&[""]), &[]),
+            Err(CommandError::EmptyExecutable)
+        );
     }
 
     #[test]
@@ -410,10 +426,15 @@ mod tests {
                 additional_gids: vec![]
             }
         );
-        assert!(
+        assert_eq!(
             resolve_user(&none, "nobody", PASSWD, GROUP)
                 .unwrap_err()
-                .contains("nobody")
+                .to_string(),
+            "user \"nobody\" is not in the image's /etc/passwd"
+        );
+        assert_eq!(
+            resolve_user(&none, "app:nogroup", PASSWD, GROUP),
+            Err(UserError::UnknownGroup("nogroup".into()))
         );
         let by_name = UserRequest {
             username: Some("app".into()),
@@ -441,8 +462,9 @@ mod tests {
             gid: Some(7),
             ..Default::default()
         };
-        assert!(
-            resolve_user(&group_only, "app", PASSWD, GROUP).is_err(),
+        assert_eq!(
+            resolve_user(&group_only, "app", PASSWD, GROUP),
+            Err(UserError::GroupWithoutUser),
             "run_as_group without a user"
         );
     }
@@ -498,12 +520,35 @@ mod tests {
             sorted(capabilities(&v(&["ALL"]), &[], false).unwrap()),
             sorted(host_capabilities())
         );
-        assert!(capabilities(&v(&["NOPE"]), &[], false).is_err());
+        assert_eq!(
+            capabilities(&v(&["NOPE"]), &[], false),
+            Err(UnknownCapability("NOPE".into()))
+        );
+        assert_eq!(
+            capabilities(&v(&[" cap_sys_admin", "all"]), &v(&["ALL"]), false).unwrap(),
+            v(&["CAP_SYS_ADMIN"]),
+            "any spelling, ALL included"
+        );
         assert_eq!(
             capabilities(&[], &v(&["ALL"]), true).unwrap(),
             host_capabilities(),
             "privileged"
         );
         assert!(host_capabilities().contains(&"CAP_CHOWN".to_owned()));
+    }
+
+    #[test]
+    fn every_capability_means_those_of_the_bounding_set() {
+        assert_eq!(within(0b101), v(&["CAP_CHOWN", "CAP_DAC_READ_SEARCH"]));
+        assert_eq!(within(u64::MAX).len(), ALL_CAPABILITIES.len());
+        assert!(within(0).is_empty());
+    }
+
+    #[test]
+    fn capability_names_have_one_spelling() {
+        for spelt in ["CAP_SYS_ADMIN", "SYS_ADMIN", "sys_admin", " cap_sys_admin "] {
+            assert_eq!(capability_name(spelt), "CAP_SYS_ADMIN", "{spelt:?}");
+        }
+        assert_eq!(capability_name("made_up"), "CAP_MADE_UP");
     }
 }

@@ -20,6 +20,9 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
+use crate::request::SeccompProfile;
+
+use oci_spec::OciSpecError;
 use oci_spec::runtime::{
     Arch, LinuxSeccomp, LinuxSeccompAction, LinuxSeccompArg, LinuxSeccompArgBuilder,
     LinuxSeccompBuilder, LinuxSeccompFilterFlag, LinuxSeccompOperator, LinuxSyscall,
@@ -27,38 +30,100 @@ use oci_spec::runtime::{
 };
 use serde::Deserialize;
 
-/// Which seccomp profile a container asked for, free of gRPC types.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SeccompProfile {
-    /// No filter.
-    Unconfined,
-    /// berth's built-in default profile.
-    RuntimeDefault,
-    /// An absolute path on the node to a JSON profile.
-    Localhost(PathBuf),
+use super::process::capability_name;
+
+/// A CRI profile string (the deprecated form) that names no profile.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ProfilePathError {
+    /// Neither `unconfined`, `runtime/default` nor `localhost/…`.
+    #[error(
+        "seccomp profile {0:?}: unknown profile; expected \"unconfined\", \
+         \"runtime/default\" or \"localhost/<absolute path>\""
+    )]
+    Unknown(String),
+    /// `localhost/` followed by a relative path.
+    #[error("seccomp profile {0:?}: the localhost profile path must be absolute")]
+    RelativeLocalhost(String),
+}
+
+/// The server's request conversion reports its refusals as text (`?` in a function returning
+/// `Result<_, String>`).
+impl From<ProfilePathError> for String {
+    fn from(e: ProfilePathError) -> Self {
+        e.to_string()
+    }
+}
+
+/// Why a container's seccomp section cannot be made.
+#[derive(Debug, thiserror::Error)]
+pub enum SeccompError {
+    /// A Localhost profile named by a relative path.
+    #[error("seccomp profile {}: the path must be absolute", path.display())]
+    RelativePath {
+        /// The path given.
+        path: PathBuf,
+    },
+    /// A Localhost profile that cannot be read.
+    #[error("seccomp profile {}: {source}", path.display())]
+    Read {
+        /// The profile.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A Localhost profile that is not a profile.
+    #[error("seccomp profile {}: {source}", path.display())]
+    Profile {
+        /// The profile.
+        path: PathBuf,
+        /// What is wrong in it.
+        #[source]
+        source: ProfileError,
+    },
+    /// The built-in profile did not build (a bug of this module).
+    #[error(transparent)]
+    Default(#[from] OciSpecError),
+}
+
+/// What is wrong in the text of a Localhost profile.
+#[derive(Debug, thiserror::Error)]
+pub enum ProfileError {
+    /// Not JSON, or not the shape of a profile (unknown actions, architectures, operators
+    /// and flags among them).
+    #[error("invalid JSON: {0}")]
+    Json(#[source] serde_json::Error),
+    /// A rule compares an argument no syscall has.
+    #[error(
+        "the rule for {names:?} compares argument {index}, but a syscall has only arguments 0 to {MAX_ARG_INDEX}"
+    )]
+    ArgumentIndex {
+        /// The rule's syscalls.
+        names: Vec<String>,
+        /// The argument index.
+        index: usize,
+    },
+    /// A rule or the profile is refused by the OCI types.
+    #[error(transparent)]
+    Build(#[from] OciSpecError),
 }
 
 /// From the deprecated CRI string form: "" -> Unconfined, "unconfined" -> Unconfined,
 /// "runtime/default" or "docker/default" -> RuntimeDefault, "localhost/<abs path>" -> Localhost.
-/// Anything else (an unprefixed custom profile, a relative localhost path) is Err with a
+/// Anything else (an unprefixed custom profile, a relative localhost path) is refused with a
 /// message naming the value and why.
-pub fn parse_profile_path(value: &str) -> Result<SeccompProfile, String> {
+pub fn parse_profile_path(value: &str) -> Result<SeccompProfile, ProfilePathError> {
     match value {
         "" | "unconfined" => return Ok(SeccompProfile::Unconfined),
         "runtime/default" | "docker/default" => return Ok(SeccompProfile::RuntimeDefault),
         _ => {}
     }
     let Some(rest) = value.strip_prefix("localhost/") else {
-        return Err(format!(
-            "seccomp profile {value:?}: unknown profile; expected \"unconfined\", \
-             \"runtime/default\" or \"localhost/<absolute path>\""
-        ));
+        return Err(ProfilePathError::Unknown(value.to_owned()));
     };
     let path = PathBuf::from(rest);
     if !path.is_absolute() {
-        return Err(format!(
-            "seccomp profile {value:?}: the localhost profile path must be absolute"
-        ));
+        return Err(ProfilePathError::RelativeLocalhost(value.to_owned()));
     }
     Ok(SeccompProfile::Localhost(path))
 }
@@ -69,14 +134,14 @@ pub fn seccomp_for(
     profile: &SeccompProfile,
     capabilities: &[String],
     privileged: bool,
-) -> Result<Option<LinuxSeccomp>, String> {
+) -> Result<Option<LinuxSeccomp>, SeccompError> {
     if privileged {
         return Ok(None);
     }
     let arch = std::env::consts::ARCH;
     match profile {
         SeccompProfile::Unconfined => Ok(None),
-        SeccompProfile::RuntimeDefault => default_profile(capabilities, arch).map(Some),
+        SeccompProfile::RuntimeDefault => Ok(Some(default_profile(capabilities, arch)?)),
         SeccompProfile::Localhost(path) => localhost_profile(path, capabilities, arch).map(Some),
     }
 }
@@ -226,7 +291,7 @@ const NEVER_ALLOWED: &[&str] = &[
 
 /// The built-in default profile for `capabilities` on the host architecture `arch`
 /// (a `std::env::consts::ARCH` value).
-fn default_profile(capabilities: &[String], arch: &str) -> Result<LinuxSeccomp, String> {
+fn default_profile(capabilities: &[String], arch: &str) -> Result<LinuxSeccomp, OciSpecError> {
     let sys_admin = has_capability(capabilities, "CAP_SYS_ADMIN");
     let mut syscalls = vec![allow(allowed_names(capabilities, arch))?];
     syscalls.extend(personality_rules()?);
@@ -241,7 +306,7 @@ fn default_profile(capabilities: &[String], arch: &str) -> Result<LinuxSeccomp, 
     if let Some(arches) = native_arches(arch) {
         builder = builder.architectures(arches);
     }
-    builder.build().map_err(|e| e.to_string())
+    builder.build()
 }
 
 /// Every name allowed unconditionally: the base list, the host's architecture extras and the
@@ -268,32 +333,29 @@ fn arch_extras(arch: &str) -> &'static [&'static str] {
 }
 
 /// An unconditional allow rule.
-fn allow(names: BTreeSet<&str>) -> Result<LinuxSyscall, String> {
+fn allow(names: BTreeSet<&str>) -> Result<LinuxSyscall, OciSpecError> {
     LinuxSyscallBuilder::default()
         .names(names.into_iter().map(str::to_owned).collect::<Vec<_>>())
         .action(LinuxSeccompAction::ScmpActAllow)
         .build()
-        .map_err(|e| e.to_string())
 }
 
 /// A rule making `names` fail with `errno`.
-fn errno(names: &[&str], errno: u32) -> Result<LinuxSyscall, String> {
+fn errno(names: &[&str], errno: u32) -> Result<LinuxSyscall, OciSpecError> {
     LinuxSyscallBuilder::default()
         .names(names.iter().map(|n| (*n).to_owned()).collect::<Vec<_>>())
         .action(LinuxSeccompAction::ScmpActErrno)
         .errno_ret(errno)
         .build()
-        .map_err(|e| e.to_string())
 }
 
 /// An allow rule for `names` when the argument matches.
-fn allow_if(names: &[&str], arg: LinuxSeccompArg) -> Result<LinuxSyscall, String> {
+fn allow_if(names: &[&str], arg: LinuxSeccompArg) -> Result<LinuxSyscall, OciSpecError> {
     LinuxSyscallBuilder::default()
         .names(names.iter().map(|n| (*n).to_owned()).collect::<Vec<_>>())
         .action(LinuxSeccompAction::ScmpActAllow)
         .args(vec![arg])
         .build()
-        .map_err(|e| e.to_string())
 }
 
 /// A comparison of argument `index`.
@@ -302,7 +364,7 @@ fn arg(
     op: LinuxSeccompOperator,
     value: u64,
     value_two: Option<u64>,
-) -> Result<LinuxSeccompArg, String> {
+) -> Result<LinuxSeccompArg, OciSpecError> {
     let mut builder = LinuxSeccompArgBuilder::default()
         .index(index)
         .op(op)
@@ -310,11 +372,11 @@ fn arg(
     if let Some(two) = value_two {
         builder = builder.value_two(two);
     }
-    builder.build().map_err(|e| e.to_string())
+    builder.build()
 }
 
 /// `clone` allowed when its flags set no namespace bit.
-fn clone_without_namespaces(arch: &str) -> Result<LinuxSyscall, String> {
+fn clone_without_namespaces(arch: &str) -> Result<LinuxSyscall, OciSpecError> {
     // s390 swaps the first two arguments of clone.
     let flags_index = if arch.starts_with("s390") { 1 } else { 0 };
     let masked = arg(
@@ -328,7 +390,7 @@ fn clone_without_namespaces(arch: &str) -> Result<LinuxSyscall, String> {
 }
 
 /// `personality` allowed for the harmless values only, one rule per value.
-fn personality_rules() -> Result<Vec<LinuxSyscall>, String> {
+fn personality_rules() -> Result<Vec<LinuxSyscall>, OciSpecError> {
     PERSONALITY_VALUES
         .iter()
         .map(|v| {
@@ -355,22 +417,10 @@ fn native_arches(arch: &str) -> Option<Vec<Arch>> {
     }
 }
 
-/// `CAP_SYS_ADMIN`, `sys_admin` and `SYS_ADMIN` all name the same capability.
-fn normalize_capability(name: &str) -> String {
-    let upper = name.trim().to_ascii_uppercase();
-    if upper.starts_with("CAP_") {
-        upper
-    } else {
-        format!("CAP_{upper}")
-    }
-}
-
-/// Whether `capabilities` holds `wanted`.
+/// Whether `capabilities` holds `wanted`, whichever way either is spelt.
 fn has_capability(capabilities: &[String], wanted: &str) -> bool {
-    let wanted = normalize_capability(wanted);
-    capabilities
-        .iter()
-        .any(|c| normalize_capability(c) == wanted)
+    let wanted = capability_name(wanted);
+    capabilities.iter().any(|c| capability_name(c) == wanted)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -441,23 +491,38 @@ fn localhost_profile(
     path: &Path,
     capabilities: &[String],
     arch: &str,
-) -> Result<LinuxSeccomp, String> {
+) -> Result<LinuxSeccomp, SeccompError> {
     if !path.is_absolute() {
-        return Err(format!(
-            "seccomp profile {}: the path must be absolute",
-            path.display()
-        ));
+        return Err(SeccompError::RelativePath {
+            path: path.to_owned(),
+        });
     }
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| format!("seccomp profile {}: {e}", path.display()))?;
-    let file: ProfileFile = serde_json::from_str(&text)
-        .map_err(|e| format!("seccomp profile {}: invalid JSON: {e}", path.display()))?;
+    let text = std::fs::read_to_string(path).map_err(|source| SeccompError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
+    parse_profile(&text, capabilities, arch).map_err(|source| SeccompError::Profile {
+        path: path.to_owned(),
+        source,
+    })
+}
+
+/// The OCI form of a profile's text.
+fn parse_profile(
+    text: &str,
+    capabilities: &[String],
+    arch: &str,
+) -> Result<LinuxSeccomp, ProfileError> {
+    let file: ProfileFile = serde_json::from_str(text).map_err(ProfileError::Json)?;
     convert(file, capabilities, arch)
-        .map_err(|e| format!("seccomp profile {}: {e}", path.display()))
 }
 
 /// The OCI form of a parsed profile file.
-fn convert(file: ProfileFile, capabilities: &[String], arch: &str) -> Result<LinuxSeccomp, String> {
+fn convert(
+    file: ProfileFile,
+    capabilities: &[String],
+    arch: &str,
+) -> Result<LinuxSeccomp, ProfileError> {
     let architectures = architectures(
         file.architectures.unwrap_or_default(),
         file.arch_map.unwrap_or_default(),
@@ -488,7 +553,7 @@ fn convert(file: ProfileFile, capabilities: &[String], arch: &str) -> Result<Lin
     if let Some(metadata) = file.listener_metadata {
         builder = builder.listener_metadata(metadata);
     }
-    builder.build().map_err(|e| e.to_string())
+    Ok(builder.build()?)
 }
 
 /// The OCI `architectures` followed by the `archMap` entry of the host (or, when the map has
@@ -548,7 +613,7 @@ fn arch_matches(name: &str, arch: &str) -> bool {
 const MAX_ARG_INDEX: usize = 5;
 
 /// The OCI rule of an entry; None when it names no syscall.
-fn rule(entry: SyscallEntry) -> Result<Option<LinuxSyscall>, String> {
+fn rule(entry: SyscallEntry) -> Result<Option<LinuxSyscall>, ProfileError> {
     let mut names = entry.names.unwrap_or_default();
     names.extend(entry.name);
     if names.is_empty() {
@@ -558,10 +623,10 @@ fn rule(entry: SyscallEntry) -> Result<Option<LinuxSyscall>, String> {
     // libseccomp compares at most six arguments; runc would refuse a higher index ("syscalls
     // only have up to 6 arguments") only once the container starts.
     if let Some(arg) = args.iter().find(|a| a.index() > MAX_ARG_INDEX) {
-        return Err(format!(
-            "the rule for {names:?} compares argument {}, but a syscall has only arguments 0 to {MAX_ARG_INDEX}",
-            arg.index()
-        ));
+        return Err(ProfileError::ArgumentIndex {
+            names,
+            index: arg.index(),
+        });
     }
     let mut builder = LinuxSyscallBuilder::default()
         .names(names)
@@ -572,7 +637,7 @@ fn rule(entry: SyscallEntry) -> Result<Option<LinuxSyscall>, String> {
     if !args.is_empty() {
         builder = builder.args(args);
     }
-    builder.build().map(Some).map_err(|e| e.to_string())
+    Ok(Some(builder.build()?))
 }
 
 #[cfg(test)]
@@ -661,12 +726,12 @@ mod tests {
 
     #[test]
     fn rejects_bad_profile_paths() {
-        let err = parse_profile_path("my-profile").unwrap_err();
+        let err = parse_profile_path("my-profile").unwrap_err().to_string();
         assert!(
             err.contains("\"my-profile\"") && err.contains("unknown"),
             "{err}"
         );
-        let err = parse_profile_path("localhost/profiles/a.json").unwrap_err();
+        let err = String::from(parse_profile_path("localhost/profiles/a.json").unwrap_err());
         assert!(
             err.contains("profiles/a.json") && err.contains("absolute"),
             "{err}"
@@ -677,16 +742,16 @@ mod tests {
     #[test]
     fn privileged_and_unconfined_get_no_filter() {
         let all = caps(&["CAP_CHOWN"]);
-        assert_eq!(
+        assert!(matches!(
             seccomp_for(&SeccompProfile::RuntimeDefault, &all, true),
             Ok(None)
-        );
+        ));
         let missing = SeccompProfile::Localhost(PathBuf::from("/nonexistent/p.json"));
-        assert_eq!(seccomp_for(&missing, &all, true), Ok(None));
-        assert_eq!(
+        assert!(matches!(seccomp_for(&missing, &all, true), Ok(None)));
+        assert!(matches!(
             seccomp_for(&SeccompProfile::Unconfined, &all, false),
             Ok(None)
-        );
+        ));
     }
 
     #[test]
@@ -876,14 +941,18 @@ mod tests {
     #[test]
     fn localhost_errors_name_the_path() {
         let missing = PathBuf::from("/nonexistent/berth/seccomp/missing.json");
-        let err = seccomp_for(&SeccompProfile::Localhost(missing), &[], false).unwrap_err();
+        let err = seccomp_for(&SeccompProfile::Localhost(missing), &[], false)
+            .unwrap_err()
+            .to_string();
         assert!(
             err.contains("/nonexistent/berth/seccomp/missing.json"),
             "{err}"
         );
 
         let file = TempProfile::new("invalid", "{ not json");
-        let err = seccomp_for(&SeccompProfile::Localhost(file.path()), &[], false).unwrap_err();
+        let err = seccomp_for(&SeccompProfile::Localhost(file.path()), &[], false)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains(&file.path().display().to_string()), "{err}");
         assert!(err.contains("invalid JSON"), "{err}");
 
@@ -891,6 +960,7 @@ mod tests {
         assert!(
             seccomp_for(&relative, &[], false)
                 .unwrap_err()
+                .to_string()
                 .contains("p.json")
         );
     }

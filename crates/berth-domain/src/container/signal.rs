@@ -38,8 +38,22 @@ const SIGNALS: &[(&str, i32)] = &[
     ("SYS", libc::SIGSYS),
 ];
 
+/// Why an image's `StopSignal` names no signal.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StopSignalError {
+    /// A number outside Linux's signals.
+    #[error("stop signal {0} is out of range 1-64")]
+    OutOfRange(String),
+    /// `RTMIN+n` past `RTMAX`.
+    #[error("stop signal {0} is out of range")]
+    PastRealtimeMax(String),
+    /// No signal has this name.
+    #[error("unknown stop signal {0:?}")]
+    Unknown(String),
+}
+
 /// The signal an image's `StopSignal` names; empty means SIGTERM.
-pub fn parse_stop_signal(value: &str) -> Result<i32, String> {
+pub fn parse_stop_signal(value: &str) -> Result<i32, StopSignalError> {
     let value = value.trim();
     if value.is_empty() {
         return Ok(libc::SIGTERM);
@@ -48,7 +62,7 @@ pub fn parse_stop_signal(value: &str) -> Result<i32, String> {
         return if (1..=64).contains(&n) {
             Ok(n)
         } else {
-            Err(format!("stop signal {value} is out of range 1-64"))
+            Err(StopSignalError::OutOfRange(value.to_owned()))
         };
     }
     let upper = value.to_ascii_uppercase();
@@ -59,20 +73,20 @@ pub fn parse_stop_signal(value: &str) -> Result<i32, String> {
             _ => rt
                 .strip_prefix('+')
                 .and_then(|n| n.parse::<i32>().ok())
-                .ok_or_else(|| format!("unknown stop signal {value:?}"))?,
+                .ok_or_else(|| StopSignalError::Unknown(value.to_owned()))?,
         };
         let n = libc::SIGRTMIN() + offset;
         return if n <= libc::SIGRTMAX() {
             Ok(n)
         } else {
-            Err(format!("stop signal {value} is out of range"))
+            Err(StopSignalError::PastRealtimeMax(value.to_owned()))
         };
     }
     SIGNALS
         .iter()
         .find(|(n, _)| *n == name)
         .map(|(_, s)| *s)
-        .ok_or_else(|| format!("unknown stop signal {value:?}"))
+        .ok_or_else(|| StopSignalError::Unknown(value.to_owned()))
 }
 
 #[cfg(test)]
@@ -86,8 +100,16 @@ mod tests {
         assert_eq!(parse_stop_signal("usr1"), Ok(libc::SIGUSR1));
         assert_eq!(parse_stop_signal("9"), Ok(9));
         assert_eq!(parse_stop_signal("SIGRTMIN+2"), Ok(libc::SIGRTMIN() + 2));
-        for bad in ["SIGBOGUS", "0", "99", "RTMIN+x"] {
+        for bad in ["SIGBOGUS", "0", "99", "RTMIN+x", "SIGRTMIN+99"] {
             assert!(parse_stop_signal(bad).is_err(), "{bad}");
         }
+        assert_eq!(
+            parse_stop_signal(" 99 ").unwrap_err().to_string(),
+            "stop signal 99 is out of range 1-64"
+        );
+        assert_eq!(
+            parse_stop_signal("SIGBOGUS").unwrap_err().to_string(),
+            "unknown stop signal \"SIGBOGUS\""
+        );
     }
 }

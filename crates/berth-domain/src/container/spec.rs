@@ -5,25 +5,30 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use berth_store::ResourcesRecord;
+use oci_spec::OciSpecError;
 use oci_spec::runtime::{
     Capabilities, LinuxBuilder, LinuxCapabilitiesBuilder, LinuxCpuBuilder, LinuxMemoryBuilder,
     LinuxNamespace, LinuxNamespaceBuilder, LinuxNamespaceType, LinuxResourcesBuilder, Mount,
     MountBuilder, ProcessBuilder, RootBuilder, Spec, UserBuilder,
 };
 
-use super::process::User;
+use super::process::{UnknownCapability, User};
+use crate::request::Propagation;
 use crate::shared::NamespaceMode;
 
-/// Mount propagation of a bind mount.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Propagation {
-    /// `rprivate`.
-    #[default]
-    Private,
-    /// `rslave`: host mounts appear in the container.
-    HostToContainer,
-    /// `rshared`: both ways.
-    Bidirectional,
+/// Why a container spec cannot be built from its input.
+#[derive(Debug, thiserror::Error)]
+pub enum SpecError {
+    /// PID namespace TARGET without the target's PID.
+    #[error("PID namespace TARGET needs a running target container")]
+    NoTargetPid,
+    /// A capability name the OCI types do not know.
+    #[error(transparent)]
+    Capability(#[from] UnknownCapability),
+    /// A part of the spec is refused by the OCI types.
+    #[error(transparent)]
+    Build(#[from] OciSpecError),
 }
 
 /// A bind mount from the request.
@@ -57,6 +62,20 @@ pub struct Resources {
     pub cpuset_mems: String,
     /// Memory limit, bytes.
     pub memory_limit: i64,
+}
+
+impl From<&ResourcesRecord> for Resources {
+    /// The request's resources; negative shares and periods are unset.
+    fn from(r: &ResourcesRecord) -> Self {
+        Self {
+            cpu_shares: r.cpu_shares.max(0) as u64,
+            cpu_quota: r.cpu_quota,
+            cpu_period: r.cpu_period.max(0) as u64,
+            cpuset_cpus: r.cpuset_cpus.clone(),
+            cpuset_mems: r.cpuset_mems.clone(),
+            memory_limit: r.memory_limit_in_bytes,
+        }
+    }
 }
 
 /// Everything a container spec is built from.
@@ -108,30 +127,29 @@ pub struct ContainerSpecInput {
     pub sysctls: BTreeMap<String, String>,
 }
 
-fn ns(kind: LinuxNamespaceType, path: Option<PathBuf>) -> Result<LinuxNamespace, String> {
+fn ns(kind: LinuxNamespaceType, path: Option<PathBuf>) -> Result<LinuxNamespace, OciSpecError> {
     let mut b = LinuxNamespaceBuilder::default().typ(kind);
     if let Some(p) = path {
         b = b.path(p);
     }
-    b.build().map_err(|e| e.to_string())
+    b.build()
 }
 
-fn bind(destination: &str, source: &Path, options: Vec<String>) -> Result<Mount, String> {
+fn bind(destination: &str, source: &Path, options: Vec<String>) -> Result<Mount, OciSpecError> {
     MountBuilder::default()
         .destination(destination)
         .typ("bind")
         .source(source)
         .options(options)
         .build()
-        .map_err(|e| e.to_string())
 }
 
-fn capability_set(names: &[String]) -> Result<Capabilities, String> {
+fn capability_set(names: &[String]) -> Result<Capabilities, UnknownCapability> {
     names
         .iter()
         .map(|n| {
             serde_json::from_value(serde_json::Value::String(n.clone()))
-                .map_err(|_| format!("unknown capability {n:?}"))
+                .map_err(|_| UnknownCapability(n.clone()))
         })
         .collect()
 }
@@ -146,19 +164,19 @@ fn rootfs_propagation(mounts: &[BindMount]) -> Option<String> {
         .iter()
         .any(|m| m.propagation == Propagation::Bidirectional)
     {
-        Some("rshared".into())
+        Some(Propagation::Bidirectional.to_string())
     } else if mounts
         .iter()
         .any(|m| m.propagation == Propagation::HostToContainer)
     {
-        Some("rslave".into())
+        Some(Propagation::HostToContainer.to_string())
     } else {
         None
     }
 }
 
 /// Builds the spec. The rootfs is `rootfs` inside the bundle (the container's overlay).
-pub fn container_spec(input: &ContainerSpecInput) -> Result<Spec, String> {
+pub fn container_spec(input: &ContainerSpecInput) -> Result<Spec, SpecError> {
     let mut spec = Spec::default();
     // oci-spec's default names a hostname ("youki"); a container joins the pod's UTS
     // namespace and must not rename the pod.
@@ -167,8 +185,7 @@ pub fn container_spec(input: &ContainerSpecInput) -> Result<Spec, String> {
         RootBuilder::default()
             .path("rootfs")
             .readonly(input.readonly_rootfs)
-            .build()
-            .map_err(|e| e.to_string())?,
+            .build()?,
     ));
     let caps = capability_set(&input.capabilities)?;
     // Inheritable and ambient are set, empty, on purpose: oci-spec's builder would fill them
@@ -181,8 +198,7 @@ pub fn container_spec(input: &ContainerSpecInput) -> Result<Spec, String> {
         .permitted(caps)
         .inheritable(Capabilities::new())
         .ambient(Capabilities::new())
-        .build()
-        .map_err(|e| e.to_string())?;
+        .build()?;
     let user = UserBuilder::default()
         .uid(input.user.uid)
         .gid(input.user.gid)
@@ -190,8 +206,7 @@ pub fn container_spec(input: &ContainerSpecInput) -> Result<Spec, String> {
         // it out can shed it with setgroups and bypass "negative" group permissions
         // (CVE-2023-25173 in containerd, the same fixed in CRI-O, Moby and Podman).
         .additional_gids(input.user.all_gids())
-        .build()
-        .map_err(|e| e.to_string())?;
+        .build()?;
     let mut process = ProcessBuilder::default()
         .args(input.args.clone())
         .env(input.env.clone())
@@ -200,8 +215,7 @@ pub fn container_spec(input: &ContainerSpecInput) -> Result<Spec, String> {
         .user(user)
         .capabilities(capabilities)
         .no_new_privileges(input.no_new_privs)
-        .build()
-        .map_err(|e| e.to_string())?;
+        .build()?;
     process.set_oom_score_adj(Some(input.oom_score_adj as i32));
     spec.set_process(Some(process));
 
@@ -234,7 +248,7 @@ pub fn container_spec(input: &ContainerSpecInput) -> Result<Spec, String> {
         ("hostname", "/etc/hostname"),
     ] {
         if !input.mounts.iter().any(|m| m.container_path == dest) {
-            let mut options = vec!["rbind".to_owned(), "rprivate".to_owned()];
+            let mut options = vec!["rbind".to_owned(), Propagation::Private.to_string()];
             if input.readonly_rootfs {
                 options.push("ro".into());
             }
@@ -242,15 +256,7 @@ pub fn container_spec(input: &ContainerSpecInput) -> Result<Spec, String> {
         }
     }
     for m in &input.mounts {
-        let mut options = vec!["rbind".to_owned()];
-        options.push(
-            match m.propagation {
-                Propagation::Private => "rprivate",
-                Propagation::HostToContainer => "rslave",
-                Propagation::Bidirectional => "rshared",
-            }
-            .to_owned(),
-        );
+        let mut options = vec!["rbind".to_owned(), m.propagation.to_string()];
         if m.readonly {
             options.push("ro".into());
         }
@@ -286,9 +292,7 @@ pub fn container_spec(input: &ContainerSpecInput) -> Result<Spec, String> {
             LinuxNamespaceType::Pid,
             Some(PathBuf::from(format!("/proc/{}/ns/pid", input.pid_target))),
         )?),
-        NamespaceMode::Target => {
-            return Err("PID namespace TARGET needs a running target container".into());
-        }
+        NamespaceMode::Target => return Err(SpecError::NoTargetPid),
     }
     let mut linux = spec
         .linux()
@@ -334,17 +338,15 @@ pub fn container_spec(input: &ContainerSpecInput) -> Result<Spec, String> {
     if !r.cpuset_mems.is_empty() {
         cpu = cpu.mems(r.cpuset_mems.clone());
     }
-    let mut resources =
-        LinuxResourcesBuilder::default().cpu(cpu.build().map_err(|e| e.to_string())?);
+    let mut resources = LinuxResourcesBuilder::default().cpu(cpu.build()?);
     if r.memory_limit > 0 {
         resources = resources.memory(
             LinuxMemoryBuilder::default()
                 .limit(r.memory_limit)
-                .build()
-                .map_err(|e| e.to_string())?,
+                .build()?,
         );
     }
-    linux.set_resources(Some(resources.build().map_err(|e| e.to_string())?));
+    linux.set_resources(Some(resources.build()?));
     spec.set_linux(Some(linux));
     Ok(spec)
 }
@@ -394,6 +396,38 @@ mod tests {
             cgroups_path: "/kubepods/pod1/c1".into(),
             sysctls: BTreeMap::new(),
         }
+    }
+
+    #[test]
+    fn propagation_has_one_text_form_for_spec_and_record() {
+        for p in [
+            Propagation::Private,
+            Propagation::HostToContainer,
+            Propagation::Bidirectional,
+        ] {
+            assert_eq!(p.as_str().parse::<Propagation>(), Ok(p));
+            let mut i = input();
+            i.mounts[0].propagation = p;
+            let spec = container_spec(&i).unwrap();
+            let data = spec.mounts().as_ref().unwrap().last().cloned().unwrap();
+            assert!(data.options().as_ref().unwrap().contains(&p.to_string()));
+        }
+        // Records written before the two agreed say "private".
+        assert_eq!("private".parse(), Ok(Propagation::Private));
+        assert_eq!(
+            "shared".parse::<Propagation>(),
+            Err(crate::request::UnknownPropagation("shared".into()))
+        );
+    }
+
+    #[test]
+    fn an_unknown_capability_is_refused() {
+        let mut i = input();
+        i.capabilities.push("CAP_MADE_UP".into());
+        assert_eq!(
+            container_spec(&i).unwrap_err().to_string(),
+            "unknown capability \"CAP_MADE_UP\""
+        );
     }
 
     #[test]
@@ -562,7 +596,7 @@ mod tests {
         assert!(spec.linux().as_ref().unwrap().masked_paths().is_none());
         let mut t = input();
         t.pid = NamespaceMode::Target;
-        assert!(container_spec(&t).is_err());
+        assert!(matches!(container_spec(&t), Err(SpecError::NoTargetPid)));
         t.pid_target = 77;
         let spec = container_spec(&t).unwrap();
         let ns = spec.linux().as_ref().unwrap().namespaces().clone().unwrap();

@@ -1,16 +1,7 @@
 //! The pod's `/etc/resolv.conf`, `/etc/hosts` and `/etc/hostname`, as containerd and CRI-O
 //! write them.
 
-/// The CRI `DnsConfig`.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct DnsConfig {
-    /// `nameserver` lines.
-    pub servers: Vec<String>,
-    /// The `search` line.
-    pub searches: Vec<String>,
-    /// The `options` line.
-    pub options: Vec<String>,
-}
+use crate::request::DnsConfig;
 
 /// `resolv.conf` for the pod: from `dns`, or the host's file when `dns` is empty.
 pub fn resolv_conf(dns: &DnsConfig, host_resolv_conf: &str) -> String {

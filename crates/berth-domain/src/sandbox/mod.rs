@@ -17,7 +17,6 @@ mod spec;
 mod status;
 mod stop;
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -30,64 +29,14 @@ use crate::context::Context;
 use crate::shared::NamespaceMode;
 pub(crate) use crate::task::blocking;
 
+pub use crate::request::{DnsConfig, PortMapping, SandboxRequest};
 pub use controller::{InfraController, InfraRef, InfraStatus};
-pub use files::DnsConfig;
 pub use list::SandboxFilter;
 pub use recover::Recovered;
 pub use status::SandboxStatus;
 
 /// How long one CNI plugin may run.
 const CNI_TIMEOUT: Duration = Duration::from_secs(60);
-
-/// A hostPort mapping.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PortMapping {
-    /// `tcp`, `udp` or `sctp`.
-    pub protocol: String,
-    /// Port in the pod.
-    pub container_port: u16,
-    /// Port on the node.
-    pub host_port: u16,
-    /// Host IP to bind; empty for all.
-    pub host_ip: String,
-}
-
-/// What `RunPodSandbox` asks for, free of gRPC types.
-#[derive(Debug, Clone, Default)]
-pub struct SandboxRequest {
-    /// Pod name.
-    pub name: String,
-    /// Pod UID.
-    pub uid: String,
-    /// Pod namespace.
-    pub namespace: String,
-    /// The kubelet's retry count for this pod; part of the name key.
-    pub attempt: u32,
-    /// Hostname; empty for the node's.
-    pub hostname: String,
-    /// Log directory.
-    pub log_directory: String,
-    /// What goes into the pod's `resolv.conf`; empty for the node's.
-    pub dns: DnsConfig,
-    /// hostPorts, set up by the CNI `portmap` plugin.
-    pub port_mappings: Vec<PortMapping>,
-    /// CRI labels, for filtering.
-    pub labels: BTreeMap<String, String>,
-    /// CRI annotations, kept and reported.
-    pub annotations: BTreeMap<String, String>,
-    /// Cgroup parent.
-    pub cgroup_parent: String,
-    /// Pod-level sysctls for the infra (namespaced ones only).
-    pub sysctls: BTreeMap<String, String>,
-    /// Network namespace mode (Node = host network).
-    pub network: NamespaceMode,
-    /// PID namespace mode.
-    pub pid: NamespaceMode,
-    /// IPC namespace mode.
-    pub ipc: NamespaceMode,
-    /// RuntimeClass handler; empty for the default.
-    pub runtime_handler: String,
-}
 
 /// Pod sandboxes.
 pub struct SandboxService {

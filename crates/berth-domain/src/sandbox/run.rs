@@ -12,7 +12,7 @@ use berth_store::{PodMetadata, SandboxNetwork, SandboxRecord, SandboxState, sand
 use super::spec::InfraSpec;
 use super::{InfraRef, NamespaceMode, SandboxRequest, SandboxService, blocking, files};
 use crate::events::LifecycleKind;
-use crate::shared::limits::{clamp_oom_score_adj, current_oom_score_adj};
+use crate::shared::limits::clamp_oom_score_adj;
 use crate::shared::{cgroup, new_id};
 use crate::validate::sysctl::HostNamespaces;
 use crate::{Cause, Error, validate};
@@ -215,7 +215,10 @@ impl SandboxService {
             host_pid: req.pid == NamespaceMode::Node,
             cgroups_path,
             sysctls: &req.sysctls,
-            oom_score_adj: clamp_oom_score_adj(INFRA_OOM_SCORE_ADJ, current_oom_score_adj()),
+            oom_score_adj: clamp_oom_score_adj(
+                INFRA_OOM_SCORE_ADJ,
+                self.context.host.oom_score_adj(),
+            ),
             pause: &self.context.helpers.pause,
             shm: shm.as_deref(),
         };

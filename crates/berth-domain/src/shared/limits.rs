@@ -8,14 +8,6 @@ pub fn clamp_oom_score_adj(requested: i64, current: i64) -> i64 {
     requested.max(current).clamp(-1000, 1000)
 }
 
-/// This process's `oom_score_adj`.
-pub fn current_oom_score_adj() -> i64 {
-    std::fs::read_to_string("/proc/self/oom_score_adj")
-        .ok()
-        .and_then(|s| s.trim().parse().ok())
-        .unwrap_or(0)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -8,7 +8,7 @@
 //! request is converted, and both policies work with every handler.)
 
 use super::{InvalidField, Object};
-use crate::container::{MountRequest, Propagation};
+use crate::request::{MountRequest, Propagation};
 
 /// Field of a mount's recursive read-only flag, for messages.
 fn field(i: usize) -> String {

@@ -19,8 +19,7 @@ pub mod sysctl;
 use berth_config::CgroupDriver;
 use berth_store::ResourcesRecord;
 
-use crate::container::ContainerRequest;
-use crate::sandbox::SandboxRequest;
+use crate::request::{ContainerRequest, SandboxRequest};
 use crate::shared::NamespaceMode;
 
 /// Values longer than this are cut in messages (a request may carry megabytes).
@@ -333,7 +332,7 @@ fn resources_of(c: &Object, r: &ResourcesRecord) -> Result<(), InvalidField> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::container::MountRequest;
+    use crate::request::MountRequest;
 
     fn pod() -> SandboxRequest {
         SandboxRequest {
@@ -436,7 +435,7 @@ mod tests {
                 p.sysctls = [("net.core.somaxconn".into(), "1\n2".into())].into()
             }),
             ("port_mappings[0].host_ip", |p| {
-                p.port_mappings = vec![crate::sandbox::PortMapping {
+                p.port_mappings = vec![crate::request::PortMapping {
                     protocol: "tcp".into(),
                     container_port: 80,
                     host_port: 8080,
