@@ -32,8 +32,15 @@ fn pid_of_info(info: &std::collections::HashMap<String, String>) -> i32 {
     info["pid"].as_i64().unwrap() as i32
 }
 
+/// Whether `pid` still runs: it exists and is not a zombie (a process whose monitor died is
+/// reaped by whoever inherits it, which on this machine's init can take seconds).
 fn alive(pid: i32) -> bool {
-    pid > 0 && unsafe { libc::kill(pid, 0) } == 0
+    pid > 0
+        && unsafe { libc::kill(pid, 0) } == 0
+        && std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+            stat.rsplit_once(')')
+                .is_some_and(|(_, rest)| !rest.trim_start().starts_with('Z'))
+        })
 }
 
 async fn containers(n: &mut Node) -> Vec<cri::Container> {
