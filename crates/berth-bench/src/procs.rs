@@ -90,9 +90,9 @@ pub fn berth_monitor(id: &str) -> Option<i32> {
 /// Summed memory of the processes matching a helper pattern, KiB.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct HelperMemory {
-    /// Summed RSS.
+    /// Their resident set sizes added up: a page they share counts once per process.
     pub rss: u64,
-    /// Summed PSS.
+    /// Their proportional set sizes added up: a shared page is divided among its users.
     pub pss: u64,
 }
 

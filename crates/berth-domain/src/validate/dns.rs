@@ -38,7 +38,7 @@ pub enum DnsRefusal {
     TooManySearches {
         /// The domains asked for.
         count: usize,
-        /// The limit.
+        /// The kubelet's limit (`MaxDNSSearchPaths`).
         max: usize,
     },
     /// A search line longer than the kubelet allows.
@@ -46,7 +46,7 @@ pub enum DnsRefusal {
     SearchLineTooLong {
         /// The line's length: the domains joined by spaces.
         chars: usize,
-        /// The limit.
+        /// The kubelet's limit (`MaxDNSSearchListChars`).
         max: usize,
     },
     /// An option holding what would end its `resolv.conf` line or split it in two.

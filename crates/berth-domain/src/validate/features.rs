@@ -16,7 +16,7 @@ pub enum FeatureRefusal {
     /// The mount is not also `readonly`.
     #[error("a recursive read-only mount must also set readonly, and {mount} is read-write")]
     RroWritable {
-        /// The mount.
+        /// The mount asking for it.
         mount: WhichMount,
     },
     /// The mount's propagation is not Private.
@@ -24,7 +24,7 @@ pub enum FeatureRefusal {
         "a recursive read-only mount needs Private propagation, and {mount} asks for {propagation:?}"
     )]
     RroPropagation {
-        /// The mount.
+        /// The mount asking for it.
         mount: WhichMount,
         /// The propagation it asks for.
         propagation: Propagation,
