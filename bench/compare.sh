@@ -10,6 +10,7 @@
 # Usage: bench/compare.sh   (as root)   ROUNDS=10 CONCURRENCY=20 by default.
 set -eu
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 ROUNDS="${ROUNDS:-10}"
 CONCURRENCY="${CONCURRENCY:-20}"
 
@@ -20,36 +21,11 @@ if ! command -v containerd >/dev/null 2>&1; then
 fi
 cargo build --release --locked -p berthd -p berth-pause -p berth-monitor -p berth-bench
 
-# Short: monitor sockets live under the state dir (a Unix socket path has 107 bytes).
-W="$(mktemp -d /tmp/bcmp.XXXXXX)"
-PIDS=""
-cleanup() {
-    set +e
-    for pid in $PIDS; do kill -TERM "$pid" 2>/dev/null; done
-    sleep 2
-    pkill -9 -f "$W" 2>/dev/null
-    for root in "$W/runc-root/k8s.io" "$W/bs/runtime/runc"; do
-        for id in $(runc --root "$root" list -q 2>/dev/null); do
-            runc --root "$root" delete --force "$id" >/dev/null 2>&1
-        done
-    done
-    grep " $W" /proc/mounts | cut -d' ' -f2 | sort -r | while read -r m; do umount -l "$m"; done
-    ip link del bcmp-berth 2>/dev/null
-    ip link del bcmp-ctrd 2>/dev/null
-    rm -rf "$W"
-}
-trap cleanup EXIT INT TERM
+work_dir bcmp
+RUNC_ROOTS="$W/runc-root/k8s.io $W/bs/runtime/runc"
+BRIDGES="bcmp-berth bcmp-ctrd"
 
-wait_for() { # path, seconds
-    i=0
-    while [ ! -S "$1" ] && [ ! -s "$1" ]; do
-        i=$((i + 1))
-        [ "$i" -gt $(($2 * 10)) ] && { echo "compare: $1 did not appear" >&2; exit 1; }
-        sleep 0.1
-    done
-}
-
-target/release/bench-registry > "$W/registry.out" 2> "$W/registry.log" &
+"$BIN/bench-registry" > "$W/registry.out" 2> "$W/registry.log" &
 PIDS="$PIDS $!"
 wait_for "$W/registry.out" 60
 REG="$(head -n1 "$W/registry.out")"
@@ -105,7 +81,7 @@ bin_dirs = ["/usr/lib/cni", "/opt/cni/bin"]
 [registries."$REG"]
 insecure = true
 TOML
-target/release/berthd --config "$W/berth.toml" --root "$W/berth-root" --state "$W/bs" \
+"$BIN/berthd" --config "$W/berth.toml" --root "$W/berth-root" --state "$W/bs" \
     > "$W/berthd.log" 2>&1 &
 PIDS="$PIDS $!"
 wait_for "$W/containerd.sock" 60
@@ -114,7 +90,7 @@ sleep 1
 
 LOAD_BEFORE="$(cut -d' ' -f1-3 /proc/loadavg)"
 status=0
-target/release/berth-bench \
+"$BIN/berth-bench" \
     --socket "$W/bs/berth.sock" --socket "$W/containerd.sock" \
     --image "$REG/busybox:latest" --rounds "$ROUNDS" --concurrency "$CONCURRENCY" \
     --json bench/results/latest.json > "$W/table.md" || status=$?

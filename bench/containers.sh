@@ -1,8 +1,12 @@
 #!/bin/sh
 # Container benchmark: Create/Start/Stop/RemoveContainer medians over 20 rounds and the
-# monitor's memory per container.
-# Usage: bench/containers.sh   (as root)
+# monitor's memory per container (`berth-bench containers`, on a berthd of its own).
+# Usage: bench/containers.sh   (as root)   ROUNDS=20 by default.
 set -eu
 cd "$(dirname "$0")/.."
-cargo build --release --locked -p berthd -p berth-pause -p berth-monitor
-BERTHD="$PWD/target/release/berthd" cargo run --release --locked -q -p berthd --example container_bench
+. bench/lib.sh
+ROUNDS="${ROUNDS:-20}"
+cargo build --release --locked -p berthd -p berth-pause -p berth-monitor -p berth-bench
+work_dir bctr
+RUNC_ROOTS="$W/state/runtime/runc"
+"$BIN/berth-bench" containers --berthd "$BIN/berthd" --work "$W" --rounds "$ROUNDS"

@@ -8,41 +8,19 @@
 #   REQUESTS=100000 SEED=<time> CONCURRENCY=4 by default.
 set -eu
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 REQUESTS="${REQUESTS:-100000}"
 SEED="${SEED:-$(date +%s)}"
 CONCURRENCY="${CONCURRENCY:-4}"
 
 cargo build --release --locked -p berthd -p berth-pause -p berth-monitor -p berth-bench -p berth-fuzz
 
-# Short: monitor sockets live under the state dir (a Unix socket path has 107 bytes).
-W="$(mktemp -d /tmp/bfuzz.XXXXXX)"
+work_dir bfuzz
+RUNC_ROOTS="$W/bs/runtime/runc"
 BRIDGE="bfuzz$(($$ % 10000))"
-PIDS=""
-cleanup() {
-    set +e
-    for pid in $PIDS; do kill -TERM "$pid" 2>/dev/null; done
-    sleep 2
-    for pid in $PIDS; do kill -KILL "$pid" 2>/dev/null; done
-    pkill -9 -f "$W" 2>/dev/null
-    for id in $(runc --root "$W/bs/runtime/runc" list -q 2>/dev/null); do
-        runc --root "$W/bs/runtime/runc" delete --force "$id" >/dev/null 2>&1
-    done
-    grep " $W" /proc/mounts | cut -d' ' -f2 | sort -r | while read -r m; do umount -l "$m"; done
-    ip link del "$BRIDGE" 2>/dev/null
-    rm -rf "$W"
-}
-trap cleanup EXIT INT TERM
+BRIDGES="$BRIDGE"
 
-wait_for() { # path, seconds
-    i=0
-    while [ ! -S "$1" ] && [ ! -s "$1" ]; do
-        i=$((i + 1))
-        [ "$i" -gt $(($2 * 10)) ] && { echo "fuzz: $1 did not appear" >&2; exit 1; }
-        sleep 0.1
-    done
-}
-
-target/release/bench-registry > "$W/registry.out" 2> "$W/registry.log" &
+"$BIN/bench-registry" > "$W/registry.out" 2> "$W/registry.log" &
 PIDS="$PIDS $!"
 wait_for "$W/registry.out" 60
 REG="$(head -n1 "$W/registry.out")"
@@ -63,7 +41,7 @@ insecure = true
 TOML
 # berthd runs in a directory of its own, so a relative path that escapes lands where the
 # fuzzer looks (and where the clean-up removes it).
-BERTHD="$PWD/target/release/berthd"
+BERTHD="$BIN/berthd"
 (cd "$W/cwd" && exec "$BERTHD" --config "$W/berth.toml" --root "$W/root" --state "$W/bs" \
     > "$W/berthd.log" 2>&1) &
 BERTHD_PID=$!
@@ -72,7 +50,7 @@ wait_for "$W/bs/berth.sock" 60
 sleep 1
 
 status=0
-target/release/berth-fuzz \
+"$BIN/berth-fuzz" \
     --socket "$W/bs/berth.sock" --image "$REG/busybox:latest" \
     --requests "$REQUESTS" --seed "$SEED" --concurrency "$CONCURRENCY" \
     --pid "$BERTHD_PID" --root "$W/root" --state "$W/bs" --work "$W/work" \

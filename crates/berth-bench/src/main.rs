@@ -1,257 +1,91 @@
 //! `berth-bench`: drives any CRI v1 runtime through the same client and compares them, side
-//! by side, in one run.
+//! by side, in one run; and measures berth alone on a berthd of its own.
 //!
 //! `berth-bench --socket A [--socket B ...] [--image REF] [--rounds N] [--concurrency C]
-//! [--json FILE]`
+//! [--json FILE]` compares (see [`compare`]): the table gives the median and p90 per runtime
+//! and the ratio A/B. It exits non-zero only when a scenario fails (the table is still
+//! printed, with what was measured).
 //!
-//! Each scenario runs on each socket in turn, alternating round by round (A B A B), and the
-//! table gives the median and p90 per runtime and the ratio A/B. It exits non-zero only when
-//! a scenario fails (the table is still printed, with what was measured).
+//! `berth-bench containers|sandbox|pull|recovery --berthd BIN [--work DIR] ...` starts a
+//! berthd and measures it alone (see [`solo`]): server-side times from its own log, its
+//! helpers' memory, pulls against skopeo, restarts.
 
+mod compare;
 mod procs;
 mod scenarios;
+mod solo;
 mod stats;
 mod target;
 mod targets;
 
-use std::path::PathBuf;
-use std::sync::Arc;
-
 use clap::Parser;
 
-use scenarios::Figures;
-use stats::Results;
-use target::{Failure, Target};
+use compare::CompareArgs;
+use solo::Solo;
 
-/// Compare CRI runtimes on the same work.
+/// Compare CRI runtimes on the same work, or measure berth alone.
 #[derive(Debug, Parser)]
-#[command(name = "berth-bench", version)]
+#[command(
+    name = "berth-bench",
+    version,
+    args_conflicts_with_subcommands = true,
+    subcommand_negates_reqs = true
+)]
 struct Args {
-    /// A CRI socket (path or unix:// URL); give it once per runtime to compare.
-    #[arg(long = "socket", required = true)]
-    sockets: Vec<PathBuf>,
-    /// The image every container runs (pulled first on each runtime).
-    #[arg(long, default_value = "docker.io/library/busybox:latest")]
-    image: String,
-    /// Rounds per scenario and runtime.
-    #[arg(long, default_value_t = 10)]
-    rounds: usize,
-    /// Pods started at once in the throughput scenario.
-    #[arg(long, default_value_t = 20)]
-    concurrency: usize,
-    /// Also write every sample as JSON here.
-    #[arg(long)]
-    json: Option<PathBuf>,
-    /// Helper-process pattern (regex on the command line) per runtime, in socket order;
-    /// defaults by runtime name (berth, containerd, cri-o).
-    #[arg(long = "helper-regex")]
-    helper_regex: Vec<String>,
-    /// Scenarios to run (default: all): pod, container, cold-start, stop-latency,
-    /// throughput, status-list, memory, floor.
-    #[arg(long = "scenario")]
-    scenarios: Vec<String>,
-    /// The OCI runtime binary for the floor scenario.
-    #[arg(long, default_value = "/usr/sbin/runc")]
-    oci_runtime: PathBuf,
+    /// A benchmark of berth alone; without one, the runtimes behind `--socket` are compared.
+    #[command(subcommand)]
+    solo: Option<Solo>,
+    #[command(flatten)]
+    compare: CompareArgs,
 }
 
-const ALL: [&str; 8] = [
-    "pod",
-    "container",
-    "cold-start",
-    "stop-latency",
-    "throughput",
-    "status-list",
-    "memory",
-    "floor",
-];
-
-#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
-async fn main() {
+fn main() {
     let args = Args::parse();
-    let work = tempfile::tempdir().expect("a temp dir");
-    let mut targets = Vec::new();
-    for (i, socket) in args.sockets.iter().enumerate() {
-        let helpers = args.helper_regex.get(i).map(String::as_str);
-        match Target::open(i, socket, &args.image, helpers, work.path()).await {
-            Ok(t) => targets.push(Arc::new(t)),
-            Err(e) => {
-                eprintln!("berth-bench: {}: {e}", socket.display());
-                std::process::exit(2);
+    match args.solo {
+        // Two workers: the scenarios run pods concurrently (throughput).
+        None => tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("a tokio runtime")
+            .block_on(compare::compare(args.compare)),
+        // One thread, as these benchmarks have always run: their client-side times stay
+        // comparable with the recorded ones.
+        Some(bench) => {
+            let outcome = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("a tokio runtime")
+                .block_on(solo::run(bench));
+            if let Err(e) = outcome {
+                eprintln!("berth-bench: {e}");
+                std::process::exit(1);
             }
-        }
-    }
-    let chosen: Vec<&str> = if args.scenarios.is_empty() {
-        ALL.to_vec()
-    } else {
-        ALL.iter()
-            .copied()
-            .filter(|s| args.scenarios.iter().any(|c| c == s))
-            .collect()
-    };
-    let mut results = Results::default();
-    let mut errors = Vec::new();
-    for scenario in chosen {
-        eprintln!("berth-bench: {scenario} …");
-        if let Err(e) = run(scenario, &args, &targets, work.path(), &mut results).await {
-            eprintln!("berth-bench: {scenario} failed: {e}");
-            errors.push(format!("{scenario}: {e}"));
-        }
-    }
-    print!("{}", table(&targets, &results, args.rounds));
-    print!("{}", targets::table(&results, targets.len()));
-    if let Some(path) = &args.json {
-        let doc = serde_json::json!({
-            "runtimes": targets.iter().map(|t| serde_json::json!({
-                "socket": t.socket, "name": t.name, "daemon_pid": t.daemon,
-            })).collect::<Vec<_>>(),
-            "rounds": args.rounds,
-            "concurrency": args.concurrency,
-            "image": args.image,
-            "results": results,
-            "errors": errors,
-        });
-        if let Err(e) = std::fs::write(path, serde_json::to_string_pretty(&doc).unwrap_or_default())
-        {
-            eprintln!("berth-bench: {}: {e}", path.display());
-        }
-    }
-    if !errors.is_empty() {
-        for e in &errors {
-            eprintln!("berth-bench: error: {e}");
-        }
-        std::process::exit(1);
-    }
-}
-
-fn record(results: &mut Results, scenario: &str, runtime: usize, n: usize, figures: Figures) {
-    for (metric, value) in figures {
-        results.add(scenario, metric, runtime, n, value);
-    }
-}
-
-/// Runs one scenario on every runtime, alternating.
-async fn run(
-    scenario: &str,
-    args: &Args,
-    targets: &[Arc<Target>],
-    work: &std::path::Path,
-    results: &mut Results,
-) -> Result<(), Failure> {
-    use scenarios::*;
-    let n = targets.len();
-    match scenario {
-        "status-list" => {
-            let mut fleets = Vec::new();
-            for t in targets {
-                fleets.push(status_list::setup(t).await?);
-            }
-            let mut outcome = Ok(());
-            'rounds: for _ in 0..args.rounds {
-                for (i, t) in targets.iter().enumerate() {
-                    match status_list::round(t, &fleets[i]).await {
-                        Ok(f) => record(results, scenario, i, n, f),
-                        Err(e) => {
-                            outcome = Err(e);
-                            break 'rounds;
-                        }
-                    }
-                }
-            }
-            for fleet in fleets {
-                status_list::teardown(fleet).await?;
-            }
-            outcome
-        }
-        "memory" => {
-            for (i, t) in targets.iter().enumerate() {
-                let f = memory::round(t).await?;
-                record(results, scenario, i, n, f);
-            }
-            Ok(())
-        }
-        "floor" => {
-            for r in 0..args.rounds {
-                let f = floor::round(&args.oci_runtime, work, r).await?;
-                record(results, scenario, 0, n, f);
-            }
-            Ok(())
-        }
-        _ => {
-            for _ in 0..args.rounds {
-                for (i, t) in targets.iter().enumerate() {
-                    let f = match scenario {
-                        "pod" => pod::round(t).await?,
-                        "container" => container::round(t).await?,
-                        "cold-start" => cold_start::round(t).await?,
-                        "stop-latency" => stop_latency::round(t).await?,
-                        "throughput" => throughput::round(t, args.concurrency).await?,
-                        other => return Err(format!("unknown scenario {other:?}")),
-                    };
-                    record(results, scenario, i, n, f);
-                }
-            }
-            Ok(())
         }
     }
 }
 
-/// The results as a Markdown table.
-fn table(targets: &[Arc<Target>], results: &Results, rounds: usize) -> String {
-    let letters = ["A", "B", "C", "D", "E", "F"];
-    let mut out = String::new();
-    for (i, t) in targets.iter().enumerate() {
-        out += &format!(
-            "- {}: {} on {}\n",
-            letters.get(i).unwrap_or(&"?"),
-            t.name,
-            t.socket.display()
-        );
-    }
-    out += &format!(
-        "- rounds per scenario: {rounds}; times in ms unless the figure says otherwise\n\n"
-    );
-    let mut header = "| scenario | figure |".to_owned();
-    let mut rule = "|---|---|".to_owned();
-    for i in 0..targets.len() {
-        let l = letters.get(i).unwrap_or(&"?");
-        header += &format!(" {l} median | {l} p90 |");
-        rule += "---:|---:|";
-    }
-    if targets.len() > 1 {
-        header += " A/B |";
-        rule += "---:|";
-    }
-    out += &format!("{header}\n{rule}\n");
-    for scenario in &results.order {
-        for (metric, per_runtime) in &results.scenarios[scenario] {
-            let mut row = format!("| {scenario} | {metric} |");
-            for s in per_runtime {
-                row += &format!(" {} | {} |", fmt(s.median()), fmt(s.p90()));
-            }
-            if per_runtime.len() > 1 {
-                let ratio = per_runtime[0].median() / per_runtime[1].median();
-                row += &format!(
-                    " {} |",
-                    if ratio.is_finite() {
-                        format!("{ratio:.2}")
-                    } else {
-                        "-".into()
-                    }
-                );
-            }
-            out += &format!("{row}\n");
-        }
-    }
-    out
-}
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
 
-fn fmt(v: f64) -> String {
-    if v.is_nan() {
-        "-".into()
-    } else if v.abs() >= 100.0 {
-        format!("{v:.0}")
-    } else {
-        format!("{v:.1}")
+    use super::*;
+
+    #[test]
+    fn comparing_needs_a_socket_and_a_benchmark_does_not() {
+        Args::command().debug_assert();
+        let compare = Args::try_parse_from(["berth-bench", "--socket", "/a", "--socket", "/b"])
+            .expect("compare");
+        assert!(compare.solo.is_none());
+        assert!(Args::try_parse_from(["berth-bench"]).is_err());
+        let solo = Args::try_parse_from(["berth-bench", "recovery", "--pods", "2", "--pods", "4"])
+            .expect("recovery");
+        assert!(matches!(solo.solo, Some(Solo::Recovery { pods, .. }) if pods == [2, 4]));
+        let solo = Args::try_parse_from(["berth-bench", "containers"]).expect("containers");
+        assert!(matches!(
+            solo.solo,
+            Some(Solo::Containers { rounds: 20, .. })
+        ));
+        assert!(Args::try_parse_from(["berth-bench", "--socket", "/a", "pull"]).is_err());
     }
 }

@@ -14,6 +14,11 @@ pub fn pss_kib(pid: i32) -> u64 {
     field_kib(&format!("/proc/{pid}/smaps_rollup"), "Pss:")
 }
 
+/// Peak resident set size of `pid` since it started (`VmHWM`), KiB (0 if gone).
+pub fn peak_rss_kib(pid: i32) -> u64 {
+    field_kib(&format!("/proc/{pid}/status"), "VmHWM:")
+}
+
 fn field_kib(file: &str, name: &str) -> u64 {
     std::fs::read_to_string(file)
         .unwrap_or_default()
@@ -76,12 +81,18 @@ pub fn matching(pattern: &Regex) -> Vec<i32> {
         .collect()
 }
 
+/// The PID of berth's monitor of container or sandbox `id` (its command line names the ID).
+pub fn berth_monitor(id: &str) -> Option<i32> {
+    let pattern = Regex::new(&format!("berth-monitor --id {}", regex::escape(id))).ok()?;
+    matching(&pattern).into_iter().next()
+}
+
 /// Summed memory of the processes matching a helper pattern, KiB.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct HelperMemory {
-    /// Summed RSS.
+    /// Their resident set sizes added up: a page they share counts once per process.
     pub rss: u64,
-    /// Summed PSS.
+    /// Their proportional set sizes added up: a shared page is divided among its users.
     pub pss: u64,
 }
 

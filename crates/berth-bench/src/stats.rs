@@ -25,6 +25,18 @@ impl Samples {
         self.quantile(0.5)
     }
 
+    /// The upper of the two middle values for an even count (the median otherwise): what
+    /// the berth-alone benchmarks report, so their figures stay comparable with the earlier
+    /// ones (see `crate::solo`).
+    pub fn upper_median(&self) -> f64 {
+        if self.0.is_empty() {
+            return f64::NAN;
+        }
+        let mut v = self.0.clone();
+        v.sort_by(|a, b| a.total_cmp(b));
+        v[v.len() / 2]
+    }
+
     /// The 90th percentile.
     pub fn p90(&self) -> f64 {
         self.quantile(0.9)
@@ -71,6 +83,9 @@ mod tests {
         assert_eq!(s.median(), 5.0);
         assert_eq!(s.p90(), 9.0);
         assert!(Samples::default().median().is_nan());
+        assert_eq!(s.upper_median(), 6.0);
+        assert_eq!(Samples(vec![3.0, 1.0, 2.0]).upper_median(), 2.0);
+        assert!(Samples::default().upper_median().is_nan());
         let mut r = Results::default();
         r.add("pod", "Run", 1, 2, 3.0);
         assert_eq!(r.scenarios["pod"]["Run"][1].0, vec![3.0]);

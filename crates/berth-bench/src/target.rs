@@ -112,32 +112,42 @@ impl Target {
         }
     }
 
-    /// A container config running `script` with `sh -c`, in its own PID namespace.
+    /// A container config running `script` with `sh -c`, in its own PID namespace, logging
+    /// to `<name>.log` in its pod's log dir.
     pub fn container_config(&self, name: &str, script: &str) -> cri::ContainerConfig {
         cri::ContainerConfig {
-            metadata: Some(cri::ContainerMetadata {
-                name: name.to_owned(),
-                attempt: 0,
-            }),
-            image: Some(image_spec(&self.image)),
-            command: vec!["sh".into(), "-c".into(), script.to_owned()],
             log_path: format!("{name}.log"),
-            linux: Some(cri::LinuxContainerConfig {
-                security_context: Some(cri::LinuxContainerSecurityContext {
-                    namespace_options: Some(cri::NamespaceOption {
-                        pid: cri::NamespaceMode::Container as i32,
-                        ..Default::default()
-                    }),
+            ..sh_container(&self.image, name, script)
+        }
+    }
+}
+
+/// A container config running `script` with `sh -c` from `image`, in its own PID namespace
+/// (as the kubelet asks by default), without a log.
+pub fn sh_container(image: &str, name: &str, script: &str) -> cri::ContainerConfig {
+    cri::ContainerConfig {
+        metadata: Some(cri::ContainerMetadata {
+            name: name.to_owned(),
+            attempt: 0,
+        }),
+        image: Some(image_spec(image)),
+        command: vec!["sh".into(), "-c".into(), script.to_owned()],
+        linux: Some(cri::LinuxContainerConfig {
+            security_context: Some(cri::LinuxContainerSecurityContext {
+                namespace_options: Some(cri::NamespaceOption {
+                    pid: cri::NamespaceMode::Container as i32,
                     ..Default::default()
                 }),
                 ..Default::default()
             }),
             ..Default::default()
-        }
+        }),
+        ..Default::default()
     }
 }
 
-fn image_spec(image: &str) -> cri::ImageSpec {
+/// The CRI spec of image reference `image`.
+pub fn image_spec(image: &str) -> cri::ImageSpec {
     cri::ImageSpec {
         image: image.to_owned(),
         ..Default::default()
@@ -154,10 +164,17 @@ pub struct Pod {
 }
 
 impl Pod {
-    /// Runs a pod.
+    /// Runs a pod on `target`, with a config of its own ([`Target::pod_config`]).
     pub async fn run(target: &Target) -> Result<Pod, Failure> {
-        let config = target.pod_config();
-        let mut client = target.client.clone();
+        Self::run_with(&target.client, target.pod_config()).await
+    }
+
+    /// Runs a pod with `config` through `client`.
+    pub async fn run_with(
+        client: &CriClient,
+        config: cri::PodSandboxConfig,
+    ) -> Result<Pod, Failure> {
+        let mut client = client.clone();
         let id = client
             .runtime
             .run_pod_sandbox(cri::RunPodSandboxRequest {

@@ -99,8 +99,8 @@ pub fn table(results: &Results, runtimes: usize) -> String {
             "| {} ({}) | {} | {} | {} | {verdict} |\n",
             goal.name,
             goal.metric,
-            crate::fmt(a),
-            crate::fmt(b),
+            crate::compare::fmt(a),
+            crate::compare::fmt(b),
             if ratio.is_finite() {
                 format!("{ratio:.2}")
             } else {

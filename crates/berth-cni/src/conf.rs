@@ -65,9 +65,9 @@ pub enum ConfError {
     /// A config file is not a valid CNI configuration.
     #[error("invalid CNI config {path}: {reason}")]
     Invalid {
-        /// The file.
+        /// The file (`<built-in>` for berth's built-in default).
         path: PathBuf,
-        /// Why.
+        /// What is wrong: the read or parse error, or the rule the config breaks.
         reason: String,
     },
 }

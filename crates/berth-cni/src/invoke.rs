@@ -31,9 +31,9 @@ pub struct PodArgs {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]
 pub struct PortMapping {
-    /// Host port.
+    /// The port on the node that forwards to the pod.
     pub host_port: u16,
-    /// Container port.
+    /// The port in the pod it forwards to.
     pub container_port: u16,
     /// `tcp`, `udp` or `sctp`.
     pub protocol: String,
@@ -317,9 +317,9 @@ impl Invoker {
     }
 }
 
-/// What a finished plugin answered: its result (`null` when stdout is not JSON, as after a
-/// DEL), or, when it failed, the message of its error object or else its exit status and
-/// stderr.
+/// What a finished plugin answered: its result (`null` when stdout is not JSON, as after
+/// a DEL), or, when it failed, the message of its error object or else its exit status
+/// and stderr.
 pub(crate) fn outcome(output: &std::process::Output) -> Result<Value, String> {
     let stdout: Value = serde_json::from_slice(&output.stdout).unwrap_or(Value::Null);
     if output.status.success() {

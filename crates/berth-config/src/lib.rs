@@ -170,13 +170,13 @@ pub struct Config {
     pub image_pull_progress_timeout: ConfigDuration,
     /// Runtime handlers by name. `crun` and `runc` exist by default when found in `PATH`.
     pub runtimes: BTreeMap<String, RuntimeHandler>,
-    /// CNI.
+    /// Where the CNI network configs and plugins are, for pods not on the host network.
     pub network: NetworkConfig,
     /// Registries by host name (`host` or `host:port`).
     pub registries: BTreeMap<String, RegistryConfig>,
-    /// Streaming server.
+    /// Where the exec/attach/port-forward server listens.
     pub streaming: StreamingConfig,
-    /// Metrics endpoint.
+    /// Where the Prometheus endpoint listens, if anywhere.
     pub metrics: MetricsConfig,
 }
 

@@ -77,7 +77,8 @@ pub enum ImageError {
     Unsupported {
         /// The image.
         reference: String,
-        /// Why.
+        /// What is unusable: a config without readable diff IDs, diff IDs that do not match
+        /// the manifest's layers, or a layer media type berth cannot unpack.
         reason: String,
     },
     /// A layer failed to unpack.

@@ -100,9 +100,9 @@ pub struct PullContext {
     pub registries: BTreeMap<String, RegistryConfig>,
     /// `image_pull_progress_timeout`.
     pub progress_timeout: Duration,
-    /// Blobs.
+    /// Where manifests, configs and layer blobs are downloaded to, verified, by digest.
     pub content: ContentStore,
-    /// Unpacked layers.
+    /// Where the layers are unpacked, one directory per chain ID.
     pub layers: LayerStore,
 }
 

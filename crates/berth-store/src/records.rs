@@ -9,27 +9,29 @@ use crate::Record;
 /// A pod's identity, from the CRI `PodSandboxMetadata`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PodMetadata {
-    /// Pod name.
+    /// The pod's name in its namespace, as the kubelet sent it.
     pub name: String,
-    /// Pod UID.
+    /// The pod object's UID: the same for every sandbox of one pod.
     pub uid: String,
-    /// Pod namespace.
+    /// The Kubernetes namespace the pod is in.
     pub namespace: String,
-    /// Attempt number.
+    /// Which sandbox of the pod this is: 0 for the first, one more each time the kubelet
+    /// makes the pod's sandbox again.
     pub attempt: u32,
 }
 
 /// A container's identity within its pod, from the CRI `ContainerMetadata`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ContainerMetadata {
-    /// Container name.
+    /// The container's name in its pod spec (unique within the pod).
     pub name: String,
-    /// Attempt number.
+    /// Which run of that container this is: 0 for the first, one more per restart.
     pub attempt: u32,
 }
 
-/// Where a sandbox is in its life (LIFECYCLE.md). `Creating` and `Terminating` are intent
-/// records: recovery finishes or undoes what they name.
+/// Where a sandbox is in its life (docs/lifecycle.md, "Pod sandboxes"). `Creating` and
+/// `Terminating` are intent records: recovery finishes or undoes what they name
+/// (docs/lifecycle.md, "berthd restarts and crashes").
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SandboxState {
@@ -110,7 +112,8 @@ impl ContainerRecord {
     }
 }
 
-/// A pod sandbox.
+/// A pod sandbox as berth keeps it across restarts: what the kubelet asked for, what was
+/// made, and where it is in its life.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SandboxRecord {
     /// 64 hex digits.
@@ -180,7 +183,8 @@ impl Record for SandboxRecord {
     }
 }
 
-/// A container.
+/// A container as berth keeps it across restarts: what the kubelet asked for, what was
+/// made, and how its process ended.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ContainerRecord {
     /// 64 hex digits.
@@ -210,7 +214,7 @@ pub struct ContainerRecord {
     /// CRI reason (e.g. `Completed`, `Error`, `OOMKilled`).
     #[serde(default)]
     pub reason: String,
-    /// CRI message.
+    /// CRI message: a human-readable detail of `reason`; empty when there is none.
     #[serde(default)]
     pub message: String,
     /// Absolute CRI log path, or empty.
@@ -262,9 +266,9 @@ pub struct ContainerSpecRecord {
 /// The identity a container's first process starts with (CRI `LinuxContainerUser`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UserRecord {
-    /// UID.
+    /// The UID it runs as.
     pub uid: u32,
-    /// Primary GID.
+    /// Its primary GID.
     pub gid: u32,
     /// Every group it holds, the primary included, sorted.
     pub supplemental_groups: Vec<u32>,
@@ -277,7 +281,8 @@ pub struct MountRecord {
     pub container_path: String,
     /// Path on the node (symlinks resolved).
     pub host_path: String,
-    /// Read-only.
+    /// Mounted read-only (the mount itself; its submounts stay as they are unless
+    /// `recursive_read_only`).
     pub readonly: bool,
     /// Read-only recursively (`rro`), submounts included.
     #[serde(default)]
@@ -295,7 +300,8 @@ pub struct ResourcesRecord {
     /// CFS quota, µs.
     #[serde(default)]
     pub cpu_quota: i64,
-    /// CPU shares.
+    /// `cpu.shares`, the relative CPU weight: 2..=262144 (runc converts it to `cpu.weight`
+    /// on cgroup v2).
     #[serde(default)]
     pub cpu_shares: i64,
     /// Memory limit, bytes.
@@ -304,7 +310,7 @@ pub struct ResourcesRecord {
     /// `oom_score_adj`.
     #[serde(default)]
     pub oom_score_adj: i64,
-    /// cpuset CPUs.
+    /// CPUs the container may run on, as a cpuset list (`0-3,5`).
     #[serde(default)]
     pub cpuset_cpus: String,
     /// cpuset memory nodes.

@@ -33,7 +33,7 @@ pub struct Cli {
 /// How log lines look.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum LogFormat {
-    /// Human-readable.
+    /// One human-readable line per event: time, level, message, fields.
     Text,
     /// One JSON object per line.
     Json,

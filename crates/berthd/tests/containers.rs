@@ -200,7 +200,8 @@ async fn containers_run_exit_and_log_in_the_cri_format() {
     // Errors name the object: unknown IDs, a second start, a duplicate name, a bad stop
     // signal in the image, a missing image.
     assert_eq!(n.start("nope").await.unwrap_err().code(), Code::NotFound);
-    // Stop and Remove are idempotent: an unknown ID succeeds (CRI, LIFECYCLE.md).
+    // Stop and Remove are idempotent: an unknown ID succeeds (CRI; docs/lifecycle.md,
+    // "Containers").
     n.stop("nope", 1).await.unwrap();
     n.remove("nope").await.unwrap();
     assert_eq!(

@@ -342,7 +342,8 @@ async fn a_pod_runs_with_its_own_network_and_leaves_nothing_behind() {
         status(&mut client, &id).await.unwrap_err().code(),
         Code::NotFound
     );
-    // Unknown or already removed: Stop and Remove succeed (CRI idempotence, LIFECYCLE.md).
+    // Unknown or already removed: Stop and Remove succeed (CRI idempotence;
+    // docs/lifecycle.md, "Pod sandboxes").
     stop(&mut client, "0123456789abcdef").await.unwrap();
     stop(&mut client, &id).await.unwrap();
     remove(&mut client, "0123456789abcdef").await.unwrap();

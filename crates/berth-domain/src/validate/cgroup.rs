@@ -8,10 +8,57 @@ const PATH_MAX: usize = 4096;
 /// systemd's `UNIT_NAME_MAX`, the terminating NUL left out.
 const UNIT_NAME_MAX: usize = 255;
 
+/// Why a pod's cgroup parent is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CgroupRefusal {
+    /// Longer than a path may be.
+    #[error("is longer than PATH_MAX ({max} bytes)")]
+    TooLong {
+        /// The limit, in bytes.
+        max: usize,
+        /// The parent's length, in bytes.
+        len: usize,
+    },
+    /// A control character (NUL, newline ...).
+    #[error("must not contain control characters")]
+    Control,
+    /// A `..` component, which would climb out of the hierarchy.
+    #[error("must not contain a '..' component")]
+    DotDot,
+    /// The systemd slice the parent stands for is not one systemd and runc accept.
+    #[error("gives the systemd slice {slice:?}, which {why}")]
+    Slice {
+        /// The slice name the parent converts to.
+        slice: String,
+        /// What is wrong with it.
+        #[source]
+        why: SliceRefusal,
+    },
+}
+
+/// What is wrong with a systemd slice name.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SliceRefusal {
+    /// Longer than a unit name.
+    #[error("is longer than a unit name may be ({max} bytes)")]
+    TooLong {
+        /// systemd's limit, in bytes.
+        max: usize,
+        /// The slice name's length, in bytes.
+        len: usize,
+    },
+    /// A character other than letters, digits, `:`, `_`, `.`, `\` and `-`.
+    #[error("has characters a unit name may not hold")]
+    Characters,
+    /// `--`, or a `-` at either end of the name.
+    #[error("has an empty '-' component (runc's ExpandSlice refuses it)")]
+    EmptyDashComponent,
+}
+
 /// cgroupfs: a path under the cgroup root (a missing leading `/` is added), no `..`
 /// component (it would climb out of the hierarchy), no control characters. Empty: berth's
 /// default parent.
-pub fn cgroupfs_parent(parent: &str) -> Result<(), String> {
+pub fn cgroupfs_parent(parent: &str) -> Result<(), CgroupRefusal> {
     common(parent)
 }
 
@@ -19,38 +66,49 @@ pub fn cgroupfs_parent(parent: &str) -> Result<(), String> {
 /// path the kubelet converts (`/kubepods/burstable`); either must give a slice name runc's
 /// `ExpandSlice` and systemd accept: unit name characters, no `/`, no empty `-` component.
 /// Empty: `system.slice`.
-pub fn systemd_parent(parent: &str) -> Result<(), String> {
+pub fn systemd_parent(parent: &str) -> Result<(), CgroupRefusal> {
     common(parent)?;
     if parent.is_empty() {
         return Ok(());
     }
     let slice = systemd_slice(parent);
-    let bad = |why: &str| Err(format!("gives the systemd slice {slice:?}, which {why}"));
+    let bad = |why| {
+        Err(CgroupRefusal::Slice {
+            slice: slice.clone(),
+            why,
+        })
+    };
     if slice.len() > UNIT_NAME_MAX {
-        return bad("is longer than a unit name may be (255 bytes)");
+        return bad(SliceRefusal::TooLong {
+            max: UNIT_NAME_MAX,
+            len: slice.len(),
+        });
     }
     if !slice
         .bytes()
         .all(|b| b.is_ascii_alphanumeric() || b":_.\\-".contains(&b))
     {
-        return bad("has characters a unit name may not hold");
+        return bad(SliceRefusal::Characters);
     }
     let name = slice.strip_suffix(".slice").unwrap_or(&slice);
     if name != "-" && name.split('-').any(str::is_empty) {
-        return bad("has an empty '-' component (runc's ExpandSlice refuses it)");
+        return bad(SliceRefusal::EmptyDashComponent);
     }
     Ok(())
 }
 
-fn common(parent: &str) -> Result<(), String> {
+fn common(parent: &str) -> Result<(), CgroupRefusal> {
     if parent.len() >= PATH_MAX {
-        return Err(format!("is longer than PATH_MAX ({PATH_MAX} bytes)"));
+        return Err(CgroupRefusal::TooLong {
+            max: PATH_MAX,
+            len: parent.len(),
+        });
     }
     if parent.chars().any(char::is_control) {
-        return Err("must not contain control characters".into());
+        return Err(CgroupRefusal::Control);
     }
     if parent.split('/').any(|c| c == "..") {
-        return Err("must not contain a '..' component".into());
+        return Err(CgroupRefusal::DotDot);
     }
     Ok(())
 }

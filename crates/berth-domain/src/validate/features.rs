@@ -10,14 +10,69 @@
 use super::{InvalidField, Object};
 use crate::request::{MountRequest, Propagation};
 
+/// Why a recursive read-only mount is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FeatureRefusal {
+    /// The mount is not also `readonly`.
+    #[error("a recursive read-only mount must also set readonly, and {mount} is read-write")]
+    RroWritable {
+        /// The mount asking for it.
+        mount: WhichMount,
+    },
+    /// The mount's propagation is not Private.
+    #[error(
+        "a recursive read-only mount needs Private propagation, and {mount} asks for {propagation:?}"
+    )]
+    RroPropagation {
+        /// The mount asking for it.
+        mount: WhichMount,
+        /// The propagation it asks for.
+        propagation: Propagation,
+    },
+    /// The pod's runtime handler cannot make one.
+    #[error(
+        "runtime handler {handler:?} does not support recursive read-only mounts (it needs \
+         `rro` in the runtime's `features` and Linux 5.12 or newer), asked for {mount}"
+    )]
+    RroUnsupported {
+        /// The handler's name.
+        handler: String,
+        /// The first such mount asked for.
+        mount: WhichMount,
+    },
+}
+
+/// A mount, for messages: where it comes from and where it goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WhichMount {
+    /// Its path on the node.
+    pub host_path: String,
+    /// Its path in the container.
+    pub container_path: String,
+}
+
+impl From<&MountRequest> for WhichMount {
+    fn from(m: &MountRequest) -> Self {
+        Self {
+            host_path: m.host_path.clone(),
+            container_path: m.container_path.clone(),
+        }
+    }
+}
+
+impl std::fmt::Display for WhichMount {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "the mount of {:?} at {:?}",
+            self.host_path, self.container_path
+        )
+    }
+}
+
 /// Field of a mount's recursive read-only flag, for messages.
 fn field(i: usize) -> String {
     format!("mounts[{i}].recursive_read_only")
-}
-
-/// The mount, for messages: where it comes from and where it goes.
-fn which(m: &MountRequest) -> String {
-    format!("the mount of {:?} at {:?}", m.host_path, m.container_path)
 }
 
 /// Every recursive read-only mount is read-only and private, as the CRI requires.
@@ -30,21 +85,17 @@ pub fn mounts(c: &Object, mounts: &[MountRequest]) -> Result<(), InvalidField> {
             return Err(c.refuse(
                 field(i),
                 "true",
-                format!(
-                    "a recursive read-only mount must also set readonly, and {} is read-write",
-                    which(m)
-                ),
+                FeatureRefusal::RroWritable { mount: m.into() },
             ));
         }
         if m.propagation != Propagation::Private {
             return Err(c.refuse(
                 field(i),
                 "true",
-                format!(
-                    "a recursive read-only mount needs Private propagation, and {} asks for {:?}",
-                    which(m),
-                    m.propagation
-                ),
+                FeatureRefusal::RroPropagation {
+                    mount: m.into(),
+                    propagation: m.propagation,
+                },
             ));
         }
     }
@@ -67,12 +118,10 @@ pub fn recursive_read_only_supported(
         Some(i) => Err(Object::container(container).refuse(
             field(i),
             "true",
-            format!(
-                "runtime handler {handler:?} does not support recursive read-only mounts \
-                 (it needs `rro` in the runtime's `features` and Linux 5.12 or newer), asked for \
-                 {}",
-                which(&mounts[i])
-            ),
+            FeatureRefusal::RroUnsupported {
+                handler: handler.to_owned(),
+                mount: (&mounts[i]).into(),
+            },
         )),
     }
 }

@@ -2,17 +2,19 @@
 //!
 //! Owns: the rules a CRI request must meet (paths, names, hostname, DNS, sysctls, cgroup
 //! parent, resources), one file per area, each a set of pure functions over strings and
-//! numbers that say why a value is refused. This file folds them into one check per request
-//! (`sandbox`, `container`, `resources`) whose error names the object, the field and the
-//! value. Must not touch the file system, the store or any runtime: a refused request leaves
-//! no trace, and an accepted one never reaches runc or a path with input the kernel or runc
-//! would refuse (issue 19).
+//! numbers whose typed error says why a value is refused (`NameRefusal`, `PathRefusal` ...,
+//! folded into [`Refusal`]). This file folds them into one check per request (`sandbox`,
+//! `container`, `resources`) whose error names the object, the field and the value. Must
+//! not touch the file system, the store or any runtime: a refused request leaves no trace,
+//! and an accepted one never reaches runc or a path with input the kernel or runc would
+//! refuse (issue 19).
 
 pub mod cgroup;
 pub mod dns;
 pub mod features;
 pub mod names;
 pub mod paths;
+mod refusal;
 pub mod resources;
 pub mod sysctl;
 
@@ -21,6 +23,10 @@ use berth_store::ResourcesRecord;
 
 use crate::request::{ContainerRequest, SandboxRequest};
 use crate::shared::NamespaceMode;
+pub use refusal::Refusal;
+
+use paths::PathRefusal;
+use resources::ResourceRefusal;
 
 /// Values longer than this are cut in messages (a request may carry megabytes).
 const SHOWN_VALUE_CHARS: usize = 128;
@@ -35,8 +41,10 @@ pub struct InvalidField {
     pub field: String,
     /// The value sent, cut to its first 128 characters.
     pub value: String,
-    /// Why it is refused.
-    pub reason: String,
+    /// Why it is refused (boxed: this error travels inside the domain's `Error`, which
+    /// stays small enough to return by value).
+    #[source]
+    pub reason: Box<Refusal>,
 }
 
 /// The object a set of fields belongs to; turns a rule's reason into an [`InvalidField`].
@@ -60,11 +68,11 @@ impl Object {
     }
 
     /// `rule(value)`, its refusal naming this object, `field` and `value`.
-    pub fn check<T: AsRef<str> + ?Sized>(
+    pub fn check<T: AsRef<str> + ?Sized, E: Into<Refusal>>(
         &self,
         field: impl Into<String>,
         value: &T,
-        rule: impl FnOnce(&str) -> Result<(), String>,
+        rule: impl FnOnce(&str) -> Result<(), E>,
     ) -> Result<(), InvalidField> {
         let value = value.as_ref();
         rule(value).map_err(|reason| self.refuse(field, value, reason))
@@ -75,13 +83,13 @@ impl Object {
         &self,
         field: impl Into<String>,
         value: impl AsRef<str>,
-        reason: impl Into<String>,
+        reason: impl Into<Refusal>,
     ) -> InvalidField {
         InvalidField {
             object: self.0.clone(),
             field: field.into(),
             value: shown(value.as_ref()),
-            reason: reason.into(),
+            reason: Box::new(reason.into()),
         }
     }
 }
@@ -137,7 +145,7 @@ pub fn sandbox(req: &SandboxRequest, driver: CgroupDriver) -> Result<(), Invalid
             return Err(pod.refuse(
                 format!("port_mappings[{i}].container_port"),
                 "0",
-                "a hostPort needs the port in the pod it maps to (1..=65535)",
+                Refusal::HostPortWithoutContainerPort,
             ));
         }
         pod.check(format!("port_mappings[{i}].host_ip"), &p.host_ip, |ip| {
@@ -270,11 +278,7 @@ pub fn log_path(
     let c = Object::container(container_name);
     c.check("log_path", relative, paths::relative_inside)?;
     if log_directory.is_empty() {
-        return Err(c.refuse(
-            "log_path",
-            relative,
-            "the pod has no log_directory to hold it",
-        ));
+        return Err(c.refuse("log_path", relative, PathRefusal::NoLogDirectory));
     }
     c.check(
         "the pod's log_directory",
@@ -290,7 +294,7 @@ pub fn resources(id: &str, r: &ResourcesRecord) -> Result<(), InvalidField> {
 }
 
 fn resources_of(c: &Object, r: &ResourcesRecord) -> Result<(), InvalidField> {
-    let number = |field: &str, v: i64, rule: fn(i64) -> Result<(), String>| {
+    let number = |field: &str, v: i64, rule: fn(i64) -> Result<(), ResourceRefusal>| {
         c.check(format!("linux.resources.{field}"), &v.to_string(), |_| {
             rule(v)
         })
@@ -381,7 +385,14 @@ mod tests {
     #[test]
     fn long_values_are_cut_in_messages() {
         let long = "a".repeat(10_000);
-        let e = Object::pod("p").refuse("hostname", &long, "too long");
+        let e = Object::pod("p").refuse(
+            "hostname",
+            &long,
+            names::NameRefusal::HostnameTooLong {
+                max: 64,
+                len: long.len(),
+            },
+        );
         assert!(e.value.len() < 200, "{}", e.value);
         assert!(e.value.ends_with("(10000 bytes)"), "{}", e.value);
     }

@@ -17,60 +17,141 @@ const SHARES_MAX: i64 = 1 << 18;
 /// `OOM_SCORE_ADJ_MIN` and `OOM_SCORE_ADJ_MAX`.
 const OOM_SCORE_ADJ: std::ops::RangeInclusive<i64> = -1000..=1000;
 
+/// Why a resource setting is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ResourceRefusal {
+    /// A CFS period outside the kernel's bounds.
+    #[error("must be 0 (unset) or {min}..={max} µs (the kernel's CFS period bounds)")]
+    CpuPeriod {
+        /// The shortest period, µs.
+        min: i64,
+        /// The longest period, µs.
+        max: i64,
+    },
+    /// A CFS quota outside the kernel's bounds.
+    #[error(
+        "must be 0 (unset), -1 (unlimited) or {min}..={max} µs (the kernel's CFS quota bounds)"
+    )]
+    CpuQuota {
+        /// The smallest quota, µs.
+        min: i64,
+        /// The largest quota, µs.
+        max: i64,
+    },
+    /// CPU shares outside the kernel's bounds.
+    #[error("must be 0 (unset) or {min}..={max} (the kernel's cpu.shares bounds)")]
+    CpuShares {
+        /// The fewest shares.
+        min: i64,
+        /// The most shares.
+        max: i64,
+    },
+    /// A negative memory limit.
+    #[error("must be 0 (unlimited) or a positive number of bytes")]
+    NegativeMemory,
+    /// An `oom_score_adj` outside the kernel's bounds.
+    #[error("must be {min}..={max} (the kernel's oom_score_adj bounds)")]
+    OomScoreAdj {
+        /// The lowest adjustment.
+        min: i64,
+        /// The highest adjustment.
+        max: i64,
+    },
+    /// A cpuset list item that is neither a number nor an ascending range.
+    #[error("{item:?} is not a number or a range a-b with a <= b (e.g. \"0-3,5\")")]
+    Cpuset {
+        /// The item refused (between commas).
+        item: String,
+    },
+    /// A hugepage size not spelled as the hugetlb controller names sizes.
+    #[error("is not a hugepage size such as \"2MB\" or \"1GB\"")]
+    HugepageSpelling,
+    /// A hugepage size the node does not offer.
+    #[error("is not a hugepage size this node has (it has: {})", kib_list(.node_kib))]
+    HugepageAbsent {
+        /// The sizes the node offers, KiB, smallest first.
+        node_kib: Vec<u64>,
+    },
+    /// A hugepage limit beyond the OCI spec's `int64`.
+    #[error("must be at most {max} bytes")]
+    HugepageLimit {
+        /// The largest limit, bytes.
+        max: i64,
+    },
+    /// Device permissions other than some of `r`, `w`, `m`.
+    #[error("must be made of 'r', 'w' and 'm'")]
+    DevicePermissions,
+}
+
+/// Hugepage sizes as the kernel names them (`2048kB, 1048576kB`), or `none`.
+fn kib_list(sizes: &[u64]) -> String {
+    if sizes.is_empty() {
+        return "none".to_owned();
+    }
+    let named: Vec<String> = sizes.iter().map(|k| format!("{k}kB")).collect();
+    named.join(", ")
+}
+
 /// CFS period in µs: 0 (unset) or 1000..=1000000.
-pub fn cpu_period(v: i64) -> Result<(), String> {
+pub fn cpu_period(v: i64) -> Result<(), ResourceRefusal> {
     if v == 0 || (CFS_PERIOD_MIN..=CFS_PERIOD_MAX).contains(&v) {
         Ok(())
     } else {
-        Err(format!(
-            "must be 0 (unset) or {CFS_PERIOD_MIN}..={CFS_PERIOD_MAX} µs (the kernel's CFS period bounds)"
-        ))
+        Err(ResourceRefusal::CpuPeriod {
+            min: CFS_PERIOD_MIN,
+            max: CFS_PERIOD_MAX,
+        })
     }
 }
 
 /// CFS quota in µs: 0 (unset), -1 (unlimited) or 1000..=2^44-1.
-pub fn cpu_quota(v: i64) -> Result<(), String> {
+pub fn cpu_quota(v: i64) -> Result<(), ResourceRefusal> {
     if v == 0 || v == -1 || (CFS_QUOTA_MIN..=CFS_QUOTA_MAX).contains(&v) {
         Ok(())
     } else {
-        Err(format!(
-            "must be 0 (unset), -1 (unlimited) or {CFS_QUOTA_MIN}..={CFS_QUOTA_MAX} µs (the kernel's CFS quota bounds)"
-        ))
+        Err(ResourceRefusal::CpuQuota {
+            min: CFS_QUOTA_MIN,
+            max: CFS_QUOTA_MAX,
+        })
     }
 }
 
 /// CPU shares: 0 (unset) or 2..=262144.
-pub fn cpu_shares(v: i64) -> Result<(), String> {
+pub fn cpu_shares(v: i64) -> Result<(), ResourceRefusal> {
     if v == 0 || (SHARES_MIN..=SHARES_MAX).contains(&v) {
         Ok(())
     } else {
-        Err(format!(
-            "must be 0 (unset) or {SHARES_MIN}..={SHARES_MAX} (the kernel's cpu.shares bounds)"
-        ))
+        Err(ResourceRefusal::CpuShares {
+            min: SHARES_MIN,
+            max: SHARES_MAX,
+        })
     }
 }
 
 /// Memory limit in bytes: 0 (unlimited) or more.
-pub fn memory_limit(v: i64) -> Result<(), String> {
+pub fn memory_limit(v: i64) -> Result<(), ResourceRefusal> {
     if v >= 0 {
         Ok(())
     } else {
-        Err("must be 0 (unlimited) or a positive number of bytes".into())
+        Err(ResourceRefusal::NegativeMemory)
     }
 }
 
 /// `oom_score_adj`: -1000..=1000.
-pub fn oom_score_adj(v: i64) -> Result<(), String> {
+pub fn oom_score_adj(v: i64) -> Result<(), ResourceRefusal> {
     if OOM_SCORE_ADJ.contains(&v) {
         Ok(())
     } else {
-        Err("must be -1000..=1000 (the kernel's oom_score_adj bounds)".into())
+        Err(ResourceRefusal::OomScoreAdj {
+            min: *OOM_SCORE_ADJ.start(),
+            max: *OOM_SCORE_ADJ.end(),
+        })
     }
 }
 
 /// A cpuset list as the kubelet writes it: empty, or comma-separated numbers and ranges
 /// `a-b` with `a <= b` (`0-3,5`).
-pub fn cpuset(list: &str) -> Result<(), String> {
+pub fn cpuset(list: &str) -> Result<(), ResourceRefusal> {
     if list.is_empty() {
         return Ok(());
     }
@@ -85,9 +166,9 @@ pub fn cpuset(list: &str) -> Result<(), String> {
             None => number(item).is_some(),
         };
         if !ok {
-            return Err(format!(
-                "{item:?} is not a number or a range a-b with a <= b (e.g. \"0-3,5\")"
-            ));
+            return Err(ResourceRefusal::Cpuset {
+                item: item.to_owned(),
+            });
         }
     }
     Ok(())
@@ -95,26 +176,18 @@ pub fn cpuset(list: &str) -> Result<(), String> {
 
 /// A hugepage size as the hugetlb controller names it (a number and `KB`, `MB` or `GB`:
 /// `2MB`, `1GB`) that this node offers: the runtime cannot set a limit for another size.
-pub fn hugepage_size(size: &str) -> Result<(), String> {
+pub fn hugepage_size(size: &str) -> Result<(), ResourceRefusal> {
     let kib = hugepage_kib(size)?;
-    let sizes = node_hugepage_sizes_kib();
-    if sizes.contains(&kib) {
+    let node_kib = node_hugepage_sizes_kib();
+    if node_kib.contains(&kib) {
         Ok(())
     } else {
-        let have: Vec<String> = sizes.iter().map(|k| format!("{k}kB")).collect();
-        Err(format!(
-            "is not a hugepage size this node has (it has: {})",
-            if have.is_empty() {
-                "none".to_owned()
-            } else {
-                have.join(", ")
-            }
-        ))
+        Err(ResourceRefusal::HugepageAbsent { node_kib })
     }
 }
 
 /// A hugepage size's KiB, when it is spelled as the hugetlb controller names sizes.
-fn hugepage_kib(size: &str) -> Result<u64, String> {
+fn hugepage_kib(size: &str) -> Result<u64, ResourceRefusal> {
     let digits = size.trim_end_matches(|c: char| !c.is_ascii_digit());
     let unit = &size[digits.len()..];
     let number_ok = !digits.is_empty()
@@ -122,7 +195,7 @@ fn hugepage_kib(size: &str) -> Result<u64, String> {
         && !digits.starts_with('0')
         && digits.len() <= 6;
     if !(number_ok && matches!(unit, "KB" | "MB" | "GB")) {
-        return Err("is not a hugepage size such as \"2MB\" or \"1GB\"".into());
+        return Err(ResourceRefusal::HugepageSpelling);
     }
     let shift = match unit {
         "KB" => 0,
@@ -152,20 +225,20 @@ fn node_hugepage_sizes_kib() -> Vec<u64> {
 }
 
 /// A hugepage limit in bytes: the OCI spec's limit is an `int64`.
-pub fn hugepage_limit(v: u64) -> Result<(), String> {
+pub fn hugepage_limit(v: u64) -> Result<(), ResourceRefusal> {
     if i64::try_from(v).is_ok() {
         Ok(())
     } else {
-        Err(format!("must be at most {} bytes", i64::MAX))
+        Err(ResourceRefusal::HugepageLimit { max: i64::MAX })
     }
 }
 
 /// A device's cgroup permissions: empty (meaning `rwm`) or some of `r`, `w`, `m`.
-pub fn device_permissions(p: &str) -> Result<(), String> {
+pub fn device_permissions(p: &str) -> Result<(), ResourceRefusal> {
     if p.len() <= 3 && p.bytes().all(|b| matches!(b, b'r' | b'w' | b'm')) {
         Ok(())
     } else {
-        Err("must be made of 'r', 'w' and 'm'".into())
+        Err(ResourceRefusal::DevicePermissions)
     }
 }
 
@@ -175,7 +248,7 @@ mod tests {
 
     #[test]
     fn numbers() {
-        type Rule = fn(i64) -> Result<(), String>;
+        type Rule = fn(i64) -> Result<(), ResourceRefusal>;
         let cases: &[(&str, Rule, &[i64], &[i64])] = &[
             (
                 "cpu_period",

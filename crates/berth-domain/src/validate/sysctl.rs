@@ -5,6 +5,37 @@ const NAME_MAX: usize = 253;
 /// A sysctl write is at most a page.
 const VALUE_MAX: usize = 4096;
 
+/// Why a sysctl is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SysctlRefusal {
+    /// A name or value longer than the limit.
+    #[error("is longer than {max} bytes")]
+    TooLong {
+        /// The limit, in bytes.
+        max: usize,
+        /// The length sent, in bytes.
+        len: usize,
+    },
+    /// A name not shaped as Kubernetes' `SysctlSegmentFmt` allows.
+    #[error("is not a sysctl name: segments of [a-z0-9_-] separated by '.' or '/'")]
+    NotAName,
+    /// `kernel.hostname` or `kernel.domainname`.
+    #[error("is set through the pod's hostname, not a sysctl")]
+    Hostname,
+    /// A `net.*` sysctl in a pod on the node's network.
+    #[error("needs the pod's own network namespace, and the pod uses the node's")]
+    NeedsOwnNetwork,
+    /// An IPC sysctl in a pod sharing the node's IPC namespace.
+    #[error("needs the pod's own IPC namespace, and the pod uses the node's")]
+    NeedsOwnIpc,
+    /// A sysctl no namespace of the pod's holds.
+    #[error("is not namespaced: setting it would change the node")]
+    NotNamespaced,
+    /// A value holding control characters other than tabs.
+    #[error("must not contain control characters")]
+    Control,
+}
+
 /// Which namespaces the pod shares with the node.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct HostNamespaces {
@@ -24,9 +55,12 @@ pub struct HostNamespaces {
 /// X is not in a separate kernel namespace"); `kernel.hostname` and `kernel.domainname` are
 /// refused (the hostname comes from the pod config). Anything else is not namespaced and
 /// would change the node: refused.
-pub fn name(name: &str, host: HostNamespaces) -> Result<(), String> {
+pub fn name(name: &str, host: HostNamespaces) -> Result<(), SysctlRefusal> {
     if name.len() > NAME_MAX {
-        return Err(format!("is longer than {NAME_MAX} bytes"));
+        return Err(SysctlRefusal::TooLong {
+            max: NAME_MAX,
+            len: name.len(),
+        });
     }
     let segment_ok = |s: &str| {
         !s.is_empty()
@@ -34,7 +68,7 @@ pub fn name(name: &str, host: HostNamespaces) -> Result<(), String> {
                 .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
     };
     if !name.split(['.', '/']).all(segment_ok) {
-        return Err("is not a sysctl name: segments of [a-z0-9_-] separated by '.' or '/'".into());
+        return Err(SysctlRefusal::NotAName);
     }
     let n = name.replace('/', ".");
     let ipc = n.starts_with("kernel.shm")
@@ -42,32 +76,35 @@ pub fn name(name: &str, host: HostNamespaces) -> Result<(), String> {
         || n == "kernel.sem"
         || n.starts_with("fs.mqueue.");
     if n == "kernel.hostname" || n == "kernel.domainname" {
-        Err("is set through the pod's hostname, not a sysctl".into())
+        Err(SysctlRefusal::Hostname)
     } else if n.starts_with("net.") {
         if host.network {
-            Err("needs the pod's own network namespace, and the pod uses the node's".into())
+            Err(SysctlRefusal::NeedsOwnNetwork)
         } else {
             Ok(())
         }
     } else if ipc {
         if host.ipc {
-            Err("needs the pod's own IPC namespace, and the pod uses the node's".into())
+            Err(SysctlRefusal::NeedsOwnIpc)
         } else {
             Ok(())
         }
     } else {
-        Err("is not namespaced: setting it would change the node".into())
+        Err(SysctlRefusal::NotNamespaced)
     }
 }
 
 /// A sysctl value: at most a page, no control characters but tabs (`kernel.sem` and
 /// `net.ipv4.ip_local_port_range` take several numbers).
-pub fn value(value: &str) -> Result<(), String> {
+pub fn value(value: &str) -> Result<(), SysctlRefusal> {
     if value.len() > VALUE_MAX {
-        return Err(format!("is longer than {VALUE_MAX} bytes"));
+        return Err(SysctlRefusal::TooLong {
+            max: VALUE_MAX,
+            len: value.len(),
+        });
     }
     if value.chars().any(|c| c.is_control() && c != '\t') {
-        return Err("must not contain control characters".into());
+        return Err(SysctlRefusal::Control);
     }
     Ok(())
 }
@@ -118,7 +155,7 @@ mod tests {
         for (n, host, want) in cases {
             match (name(n, host), want) {
                 (Ok(()), None) => {}
-                (Err(e), Some(why)) => assert!(e.contains(why), "{n:?}: {e}"),
+                (Err(e), Some(why)) => assert!(e.to_string().contains(why), "{n:?}: {e}"),
                 (got, want) => panic!("{n:?} with {host:?}: got {got:?}, want {want:?}"),
             }
         }

@@ -31,9 +31,9 @@ const STRICT_XATTRS: &[u8] = b"user.";
 pub(super) struct Meta {
     /// Permission bits, set-id and sticky bits included.
     pub mode: Mode,
-    /// Owner.
+    /// Owner: the tar header's numeric UID (its user name is not looked up).
     pub uid: Uid,
-    /// Group.
+    /// Group: the tar header's numeric GID.
     pub gid: Gid,
     /// Modification time (also used as the access time).
     pub mtime: Timespec,
