@@ -552,7 +552,7 @@ async fn a_pod_outlives_a_berthd_restart_and_is_stopped_by_the_next_one() {
 #[tokio::test]
 async fn a_container_spec_joins_its_pod() {
     use berth_domain::container::process::{User, capabilities};
-    use berth_domain::container::spec::{ContainerSpecInput, Resources, container_spec};
+    use berth_domain::container::spec::{ContainerSpecInput, PodFiles, Resources, container_spec};
     use berth_domain::shared::NamespaceMode;
     use berth_monitor::{Request, Response, SOCKET_FILE};
     use std::io::{BufRead, BufReader, Write};
@@ -597,7 +597,10 @@ async fn a_container_spec_joins_its_pod() {
         masked_paths: vec![],
         readonly_paths: vec![],
         mounts: vec![],
-        pod_dir: net.path().join("state/sandboxes").join(&id),
+        pod_files: PodFiles::of(
+            &berth_config::StateLayout::new(net.path().join("root"), net.path().join("state")),
+            &id,
+        ),
         infra_pid: pid,
         host_network: false,
         host_ipc: false,

@@ -6,7 +6,7 @@
 //! Owns no state and makes nothing but the missing host paths of bind mounts; writing the
 //! spec and running the runtime are `create`'s.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use berth_image::RunConfig;
 use berth_store::{MountRecord, SandboxNetwork, UserRecord};
@@ -17,7 +17,7 @@ use super::devices::{self, DeviceError};
 use super::mounts::{self, MountError};
 use super::process::{self, CommandError, UnknownCapability, UserError};
 use super::seccomp::{self, SeccompError};
-use super::spec::{ContainerSpecInput, SpecError, container_spec};
+use super::spec::{ContainerSpecInput, PodFiles, SpecError, container_spec};
 use super::{ContainerRequest, SeccompProfile};
 use crate::host::Host;
 use crate::shared::NamespaceMode;
@@ -93,8 +93,8 @@ pub(super) struct Parts<'a> {
     pub pid_target: i32,
     /// The container's root file system, mounted.
     pub rootfs: &'a Path,
-    /// The pod's directory (`hosts`, `resolv.conf`, `hostname`, `shm/`).
-    pub pod_dir: PathBuf,
+    /// The pod's files every container mounts.
+    pub pod_files: PodFiles,
     /// The runtime's `cgroupsPath`.
     pub cgroups_path: String,
 }
@@ -120,7 +120,7 @@ pub(super) fn assemble(parts: Parts<'_>, host: &dyn Host) -> Result<Assembled, A
         plan,
         pid_target,
         rootfs,
-        pod_dir,
+        pod_files,
         cgroups_path,
     } = parts;
     let sec = &req.security;
@@ -151,7 +151,7 @@ pub(super) fn assemble(parts: Parts<'_>, host: &dyn Host) -> Result<Assembled, A
         masked_paths: sec.masked_paths.clone(),
         readonly_paths: sec.readonly_paths.clone(),
         mounts: binds,
-        pod_dir,
+        pod_files,
         infra_pid: pod.infra_pid,
         host_network: pod.host_network,
         host_ipc: pod.host_ipc,
@@ -223,7 +223,10 @@ mod tests {
             },
             pid_target: 0,
             rootfs,
-            pod_dir: "/run/berth/sandboxes/p".into(),
+            pod_files: PodFiles::of(
+                &berth_config::StateLayout::new("/var/lib/berth", "/run/berth"),
+                "p",
+            ),
             cgroups_path: "/kubepods/c1".into(),
         }
     }

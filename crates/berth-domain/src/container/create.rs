@@ -17,6 +17,7 @@ use berth_store::{
 
 use super::assemble::{Parts, Plan, assemble};
 use super::process::UserError;
+use super::spec::PodFiles;
 use super::{ContainerRequest, ContainerService, Shared, blocking, exit, signal};
 use crate::events::LifecycleKind;
 use crate::host::Host;
@@ -258,7 +259,7 @@ async fn build(
             plan,
             pid_target,
             rootfs: &rootfs,
-            pod_dir: s.sandbox_dir(&pod.id),
+            pod_files: PodFiles::of(&s.layout, &pod.id),
             cgroups_path: record.spec.cgroups_path.clone(),
         },
         host,

@@ -185,10 +185,6 @@ impl Shared {
         self.layout.monitor_dir(id)
     }
 
-    fn sandbox_dir(&self, id: &str) -> PathBuf {
-        self.layout.sandbox_dir(id)
-    }
-
     fn runtime(&self, handler: &str) -> Result<Runtime, Error> {
         self.context.runtime(handler)
     }

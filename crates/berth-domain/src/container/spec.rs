@@ -17,6 +17,32 @@ use super::process::{UnknownCapability, User};
 use crate::request::Propagation;
 use crate::shared::NamespaceMode;
 
+/// The files of a pod that its containers mount, where the layout puts them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PodFiles {
+    /// The pod's `/dev/shm` tmpfs (unused with host IPC).
+    pub shm: PathBuf,
+    /// `/etc/hosts`.
+    pub hosts: PathBuf,
+    /// `/etc/resolv.conf`.
+    pub resolv_conf: PathBuf,
+    /// `/etc/hostname`.
+    pub hostname: PathBuf,
+}
+
+impl PodFiles {
+    /// Pod `id`'s files.
+    pub fn of(layout: &berth_config::StateLayout, id: &str) -> Self {
+        use berth_config::PodFile;
+        Self {
+            shm: layout.sandbox_shm(id),
+            hosts: layout.sandbox_file(id, PodFile::Hosts),
+            resolv_conf: layout.sandbox_file(id, PodFile::ResolvConf),
+            hostname: layout.sandbox_file(id, PodFile::Hostname),
+        }
+    }
+}
+
 /// Why a container spec cannot be built from its input.
 #[derive(Debug, thiserror::Error)]
 pub enum SpecError {
@@ -105,8 +131,8 @@ pub struct ContainerSpecInput {
     pub readonly_paths: Vec<String>,
     /// Bind mounts.
     pub mounts: Vec<BindMount>,
-    /// The sandbox's directory with `hosts`, `resolv.conf`, `hostname` and `shm/`.
-    pub pod_dir: PathBuf,
+    /// The pod's files every container mounts.
+    pub pod_files: PodFiles,
     /// The infra process, whose namespaces the container joins.
     pub infra_pid: i32,
     /// The pod uses the node's network (and UTS) namespace.
@@ -230,7 +256,7 @@ pub fn container_spec(input: &ContainerSpecInput) -> Result<Spec, SpecError> {
     let shm = if input.host_ipc {
         PathBuf::from("/dev/shm")
     } else {
-        input.pod_dir.join("shm")
+        input.pod_files.shm.clone()
     };
     mounts.push(bind(
         "/dev/shm",
@@ -242,17 +268,18 @@ pub fn container_spec(input: &ContainerSpecInput) -> Result<Spec, SpecError> {
             "noexec".into(),
         ],
     )?);
+    let files = &input.pod_files;
     for (file, dest) in [
-        ("hosts", "/etc/hosts"),
-        ("resolv.conf", "/etc/resolv.conf"),
-        ("hostname", "/etc/hostname"),
+        (&files.hosts, "/etc/hosts"),
+        (&files.resolv_conf, "/etc/resolv.conf"),
+        (&files.hostname, "/etc/hostname"),
     ] {
         if !input.mounts.iter().any(|m| m.container_path == dest) {
             let mut options = vec!["rbind".to_owned(), Propagation::Private.to_string()];
             if input.readonly_rootfs {
                 options.push("ro".into());
             }
-            mounts.push(bind(dest, &input.pod_dir.join(file), options)?);
+            mounts.push(bind(dest, file, options)?);
         }
     }
     for m in &input.mounts {
@@ -379,7 +406,10 @@ mod tests {
                 recursive_read_only: false,
                 propagation: Propagation::HostToContainer,
             }],
-            pod_dir: "/run/berth/sandboxes/p".into(),
+            pod_files: PodFiles::of(
+                &berth_config::StateLayout::new("/var/lib/berth", "/run/berth"),
+                "p",
+            ),
             infra_pid: 42,
             pid_target: 0,
             host_network: false,
