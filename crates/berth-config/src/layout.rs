@@ -176,6 +176,11 @@ impl StateLayout {
         self.container_dir(id).join(format!("exec-{tag}.pid"))
     }
 
+    /// The OCI runtime's error log of one ExecSync.
+    pub fn exec_log(&self, id: &str, tag: &str) -> PathBuf {
+        self.runtime_logs().join(format!("{id}.exec-{tag}.log"))
+    }
+
     /// All monitor directories.
     pub fn monitors(&self) -> PathBuf {
         self.state.join("m")

@@ -120,17 +120,26 @@ impl Runtime {
     }
 
     /// A ready `exec` command running the process described in `process_json` (an OCI
-    /// `process` object) in the container; the caller gives it stdio and a deadline.
-    pub fn exec_command(&self, id: &str, process_json: &Path, pid_file: &Path) -> Command {
-        let log = self.log_path(id, "exec");
+    /// `process` object) in the container; the caller gives it stdio and a deadline. The
+    /// runtime's log is `log` (one per exec, so that concurrent execs do not share one), which
+    /// the caller removes when the exec is over.
+    pub fn exec_command(
+        &self,
+        id: &str,
+        process_json: &Path,
+        pid_file: &Path,
+        log: &Path,
+    ) -> Command {
         // A missing log dir shows as the runtime failing to open its log; `run` makes it too.
-        let _ = std::fs::create_dir_all(&self.log_dir);
+        if let Some(dir) = log.parent() {
+            let _ = std::fs::create_dir_all(dir);
+        }
         let exec = Subcommand::Exec {
             id,
             process: process_json,
             pid_file,
         };
-        Command::from(self.cli.command(&exec, Some(&log)))
+        Command::from(self.cli.command(&exec, Some(log)))
     }
 
     /// Applies new resources (an OCI `LinuxResources` JSON file) to a running container.

@@ -70,10 +70,12 @@ impl ContainerService {
         let mut guard = ExecGuard {
             process_file,
             pid_file,
+            log_file: s.layout.exec_log(&id, tag),
             runtime: None,
             done: false,
         };
-        let command = runtime.exec_command(&id, &guard.process_file, &guard.pid_file);
+        let command =
+            runtime.exec_command(&id, &guard.process_file, &guard.pid_file, &guard.log_file);
         let result = run(command, &mut guard, timeout).await;
         guard.done = true;
         drop(guard);
@@ -94,6 +96,8 @@ impl ContainerService {
 struct ExecGuard {
     process_file: std::path::PathBuf,
     pid_file: std::path::PathBuf,
+    /// The runtime's error log of this exec.
+    log_file: std::path::PathBuf,
     /// A pidfd of the runtime's `exec` process, once it runs.
     runtime: Option<std::os::fd::OwnedFd>,
     done: bool,
@@ -123,6 +127,7 @@ impl Drop for ExecGuard {
         }
         let _ = std::fs::remove_file(&self.process_file);
         let _ = std::fs::remove_file(&self.pid_file);
+        let _ = std::fs::remove_file(&self.log_file);
     }
 }
 

@@ -337,6 +337,11 @@ impl Node {
         }
         let runc = super::runc_ids(&state);
         assert!(runc.is_empty(), "runc containers left: {runc:?}");
+        // Each runtime command's log lives only while the command runs.
+        let logs: Vec<_> = std::fs::read_dir(state.join("runtime-logs"))
+            .map(|d| d.flatten().map(|e| e.file_name()).collect())
+            .unwrap_or_default();
+        assert!(logs.is_empty(), "runtime logs left: {logs:?}");
         for id in &self.created {
             for controller in ["memory", "pids", "cpu"] {
                 let cg = Path::new("/sys/fs/cgroup")
