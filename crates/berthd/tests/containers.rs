@@ -407,16 +407,7 @@ async fn exec_sync_update_and_oom() {
         let info: serde_json::Value = serde_json::from_str(&s.info["info"]).unwrap();
         info["pid"].as_i64().unwrap() as i32
     };
-    let cgroup = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
-    let memory = cgroup
-        .lines()
-        .find_map(|l| l.split_once(":memory:").map(|(_, p)| p.to_owned()))
-        .unwrap();
-    let limit = std::fs::read_to_string(format!(
-        "/sys/fs/cgroup/memory{memory}/memory.limit_in_bytes"
-    ))
-    .unwrap();
-    assert_eq!(limit.trim(), (96u64 << 20).to_string());
+    assert_eq!(memory_limit_of(pid), (96u64 << 20).to_string());
     n.stop(&id, 0).await.unwrap();
     assert_eq!(
         n.exec(&id, &["true"], 1).await.unwrap_err().code(),
@@ -789,4 +780,27 @@ async fn bidirectional_mounts_reach_the_node_and_all_capabilities_can_be_dropped
     n.remove_pod(&pod.0).await;
     drop(_unmount);
     n.assert_clean();
+}
+
+/// The memory limit the kernel applies to `pid`, read from its cgroup: `memory.limit_in_bytes`
+/// of its memory controller's cgroup on cgroup v1, `memory.max` of its cgroup on v2.
+fn memory_limit_of(pid: i32) -> String {
+    let cgroups = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
+    let v1 = cgroups
+        .lines()
+        .find_map(|l| l.split_once(":memory:").map(|(_, p)| p.to_owned()));
+    let file = match v1 {
+        Some(path) => format!("/sys/fs/cgroup/memory{path}/memory.limit_in_bytes"),
+        None => {
+            let path = cgroups
+                .lines()
+                .find_map(|l| l.strip_prefix("0::"))
+                .expect("a cgroup v2 line");
+            format!("/sys/fs/cgroup{path}/memory.max")
+        }
+    };
+    std::fs::read_to_string(&file)
+        .unwrap_or_else(|e| panic!("{file}: {e}"))
+        .trim()
+        .to_owned()
 }
