@@ -73,7 +73,13 @@ impl Context {
             binary,
             self.layout.runtime_root(handler),
             self.layout.runtime_logs(),
-        ))
+        )
+        .systemd_cgroup(self.systemd_cgroup()))
+    }
+
+    /// Whether the OCI runtime drives cgroups through systemd (the systemd cgroup driver).
+    pub fn systemd_cgroup(&self) -> bool {
+        self.cgroup_driver == CgroupDriver::Systemd
     }
 
     /// The handler a request names, or the default for an empty name.

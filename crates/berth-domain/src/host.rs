@@ -86,6 +86,9 @@ pub(crate) trait Host: Send + Sync {
 
     /// Whether SELinux is enabled on the node.
     fn selinux_enabled(&self) -> bool;
+
+    /// Whether the node runs cgroup v2 alone (the unified hierarchy at `/sys/fs/cgroup`).
+    fn cgroup_v2(&self) -> bool;
 }
 
 /// The node berthd runs on, read through `/proc`, `/sys` and `/dev`.
@@ -196,6 +199,10 @@ impl Host for Node {
     fn selinux_enabled(&self) -> bool {
         Path::new("/sys/fs/selinux/enforce").exists()
     }
+
+    fn cgroup_v2(&self) -> bool {
+        Path::new("/sys/fs/cgroup/cgroup.controllers").exists()
+    }
 }
 
 /// The mount of `mountinfo` holding `path`: the longest mount point that contains it, with
@@ -248,6 +255,8 @@ pub(crate) mod fake {
         pub oom_score_adj: i64,
         /// Bounding capability set.
         pub bounding: u64,
+        /// The node runs cgroup v2 alone.
+        pub cgroup_v2: bool,
     }
 
     impl FakeHost {
@@ -316,6 +325,10 @@ pub(crate) mod fake {
 
         fn selinux_enabled(&self) -> bool {
             false
+        }
+
+        fn cgroup_v2(&self) -> bool {
+            self.cgroup_v2
         }
     }
 }

@@ -94,6 +94,8 @@ pub struct Launch<'a> {
     pub log_path: Option<&'a Path>,
     /// The container has a terminal.
     pub tty: bool,
+    /// The runtime drives cgroups through systemd.
+    pub systemd_cgroup: bool,
 }
 
 /// Starts a monitor that creates the container; returns the container init's PID.
@@ -114,6 +116,9 @@ pub fn spawn(launch: &Launch<'_>) -> Result<i32, MonitorError> {
     }
     if launch.tty {
         command.args(["--tty", "true"]);
+    }
+    if launch.systemd_cgroup {
+        command.args(["--systemd-cgroup", "true"]);
     }
     let monitor = launch.monitor;
     let out = command

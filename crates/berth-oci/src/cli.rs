@@ -17,6 +17,7 @@ use std::process::Command;
 pub struct RuntimeCli {
     binary: PathBuf,
     root: PathBuf,
+    systemd_cgroup: bool,
 }
 
 /// One runtime subcommand with its flags and the container it is about.
@@ -168,7 +169,19 @@ impl Subcommand<'_> {
 impl RuntimeCli {
     /// `binary` keeps its container state under `root`.
     pub fn new(binary: PathBuf, root: PathBuf) -> Self {
-        Self { binary, root }
+        Self {
+            binary,
+            root,
+            systemd_cgroup: false,
+        }
+    }
+
+    /// Drives the runtime's cgroups through systemd (`--systemd-cgroup`): cgroups paths are
+    /// then `slice:prefix:name`, and the runtime asks systemd for a transient scope instead
+    /// of making the cgroup itself. For the systemd cgroup driver; runc and crun both take it.
+    pub fn systemd_cgroup(mut self, on: bool) -> Self {
+        self.systemd_cgroup = on;
+        self
     }
 
     /// The runtime binary.
@@ -183,6 +196,9 @@ impl RuntimeCli {
     pub fn command(&self, subcommand: &Subcommand<'_>, log: Option<&Path>) -> Command {
         let mut command = Command::new(&self.binary);
         command.arg("--root").arg(&self.root);
+        if self.systemd_cgroup {
+            command.arg("--systemd-cgroup");
+        }
         if let Some(log) = log {
             command.arg("--log").arg(log).args(["--log-format", "json"]);
         }
@@ -216,6 +232,23 @@ pub fn read_log_errors(log: &Path) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_systemd_driver_adds_its_global_flag_before_the_subcommand() {
+        let cli = RuntimeCli::new("/usr/bin/crun".into(), "/run/r".into()).systemd_cgroup(true);
+        let command = cli.command(&Subcommand::Start { id: "c1" }, None);
+        let args: Vec<_> = command
+            .get_args()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(
+            args,
+            ["--root", "/run/r", "--systemd-cgroup", "start", "c1"]
+        );
+        let plain = RuntimeCli::new("/usr/bin/crun".into(), "/run/r".into());
+        let command = plain.command(&Subcommand::Start { id: "c1" }, None);
+        assert!(!command.get_args().any(|a| a == "--systemd-cgroup"));
+    }
 
     fn line(cli: &RuntimeCli, subcommand: Subcommand<'_>, log: Option<&Path>) -> Vec<String> {
         let command = cli.command(&subcommand, log);

@@ -109,6 +109,12 @@ impl Runtime {
         }
     }
 
+    /// Drives cgroups through systemd (see [`RuntimeCli::systemd_cgroup`]).
+    pub fn systemd_cgroup(mut self, on: bool) -> Self {
+        self.cli = self.cli.systemd_cgroup(on);
+        self
+    }
+
     /// The runtime binary.
     pub fn binary(&self) -> &Path {
         self.cli.binary()

@@ -782,6 +782,63 @@ async fn bidirectional_mounts_reach_the_node_and_all_capabilities_can_be_dropped
     n.assert_clean();
 }
 
+/// What only a cgroup v2 node shows (scripts/node-vm runs it there; on a v1 host it says it
+/// skipped): each container has a cgroup namespace of its own, so `/sys/fs/cgroup` is its own
+/// cgroup, read-only, with its limits, and an update is seen from inside, as a JVM or Go's
+/// automaxprocs would read it.
+#[tokio::test]
+async fn on_cgroup_v2_a_container_sees_its_own_cgroup_and_its_limits() {
+    if !Path::new("/sys/fs/cgroup/cgroup.controllers").exists() {
+        eprintln!("SKIPPED: not a cgroup v2 node; scripts/node-vm runs this test on one");
+        return;
+    }
+    let mut n = node().await;
+    let pod = n.pod("v2").await;
+    let mut config = n.config("limits", "exec sleep 1000");
+    config.linux = Some(cri::LinuxContainerConfig {
+        resources: Some(cri::LinuxContainerResources {
+            memory_limit_in_bytes: 64 << 20,
+            ..Default::default()
+        }),
+        ..Default::default()
+    });
+    let id = n.create(&pod, config).await.unwrap();
+    n.start(&id).await.unwrap();
+    assert_eq!(
+        n.sh(&id, "cat /proc/self/cgroup").await,
+        "0::/",
+        "the container's cgroup is the root of its view"
+    );
+    assert_eq!(
+        n.sh(&id, "cat /sys/fs/cgroup/memory.max").await,
+        (64u64 << 20).to_string()
+    );
+    let touched = n
+        .exec(&id, &["touch", "/sys/fs/cgroup/x"], 10)
+        .await
+        .unwrap();
+    assert_ne!(touched.exit_code, 0, "/sys/fs/cgroup is read-only");
+    n.client
+        .runtime
+        .update_container_resources(cri::UpdateContainerResourcesRequest {
+            container_id: id.clone(),
+            linux: Some(cri::LinuxContainerResources {
+                memory_limit_in_bytes: 96 << 20,
+                ..Default::default()
+            }),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        n.sh(&id, "cat /sys/fs/cgroup/memory.max").await,
+        (96u64 << 20).to_string()
+    );
+    n.stop(&id, 0).await.unwrap();
+    n.remove_pod(&pod.0).await;
+    n.assert_clean();
+}
+
 /// The memory limit the kernel applies to `pid`, read from its cgroup: `memory.limit_in_bytes`
 /// of its memory controller's cgroup on cgroup v1, `memory.max` of its cgroup on v2.
 fn memory_limit_of(pid: i32) -> String {

@@ -612,6 +612,7 @@ async fn a_container_spec_joins_its_pod() {
         },
         oom_score_adj: 0,
         cgroups_path: format!("/{cid}"),
+        cgroup_namespace: false,
         sysctls: Default::default(),
     };
     container_spec(&input)

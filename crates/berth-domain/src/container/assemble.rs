@@ -164,6 +164,7 @@ pub(super) fn assemble(parts: Parts<'_>, host: &dyn Host) -> Result<Assembled, A
         resources: (&req.resources).into(),
         oom_score_adj: clamp_oom_score_adj(req.resources.oom_score_adj, host.oom_score_adj()),
         cgroups_path,
+        cgroup_namespace: host.cgroup_v2(),
         sysctls: req.sysctls.clone(),
     };
     let mut spec = container_spec(&input)?;

@@ -286,7 +286,7 @@ async fn build(
         s.monitor_dir(&id),
         req.tty,
     );
-    let oci_id = id.clone();
+    let (oci_id, systemd_cgroup) = (id.clone(), s.systemd_cgroup());
     let pid = blocking("creating the container", move || {
         monitor::spawn(&monitor::Launch {
             monitor: &monitor_bin,
@@ -297,6 +297,7 @@ async fn build(
             state: &state,
             log_path: log.as_deref(),
             tty,
+            systemd_cgroup,
         })
         .map_err(|reason| Error::container_runtime(&oci_id, "create the container", reason))
     })

@@ -149,6 +149,10 @@ pub struct ContainerSpecInput {
     pub oom_score_adj: i64,
     /// The runtime's `cgroupsPath`.
     pub cgroups_path: String,
+    /// A cgroup namespace of its own, so that `/sys/fs/cgroup` shows the container's own
+    /// cgroup as its root (cgroup v2 nodes, as containerd and CRI-O do there; on v1 the
+    /// hierarchy is the node's, as theirs).
+    pub cgroup_namespace: bool,
     /// Sysctls (validated against the pod's namespaces).
     pub sysctls: BTreeMap<String, String>,
 }
@@ -245,13 +249,22 @@ pub fn container_spec(input: &ContainerSpecInput) -> Result<Spec, SpecError> {
     process.set_oom_score_adj(Some(input.oom_score_adj as i32));
     spec.set_process(Some(process));
 
-    // Default mounts minus /dev/shm, then the pod's files, then the request's.
+    // Default mounts minus /dev/shm, then the pod's files, then the request's. A privileged
+    // container gets /sys and /sys/fs/cgroup writable, as containerd and CRI-O give it.
     let mut mounts: Vec<Mount> = spec
         .mounts()
         .clone()
         .unwrap_or_default()
         .into_iter()
         .filter(|m| m.destination() != Path::new("/dev/shm"))
+        .map(|mut m| {
+            let sys = [Path::new("/sys"), Path::new("/sys/fs/cgroup")];
+            if input.privileged && sys.contains(&m.destination().as_path()) {
+                let options = m.options().clone().unwrap_or_default();
+                m.set_options(Some(options.into_iter().filter(|o| o != "ro").collect()));
+            }
+            m
+        })
         .collect();
     let shm = if input.host_ipc {
         PathBuf::from("/dev/shm")
@@ -320,6 +333,9 @@ pub fn container_spec(input: &ContainerSpecInput) -> Result<Spec, SpecError> {
             Some(PathBuf::from(format!("/proc/{}/ns/pid", input.pid_target))),
         )?),
         NamespaceMode::Target => return Err(SpecError::NoTargetPid),
+    }
+    if input.cgroup_namespace {
+        namespaces.push(ns(LinuxNamespaceType::Cgroup, None)?);
     }
     let mut linux = spec
         .linux()
@@ -424,8 +440,42 @@ mod tests {
             },
             oom_score_adj: 1000,
             cgroups_path: "/kubepods/pod1/c1".into(),
+            cgroup_namespace: false,
             sysctls: BTreeMap::new(),
         }
+    }
+
+    #[test]
+    fn a_cgroup_v2_container_gets_its_own_cgroup_namespace() {
+        let has_cgroupns = |input: &ContainerSpecInput| {
+            let spec = container_spec(input).unwrap();
+            let ns = spec.linux().as_ref().unwrap().namespaces().clone().unwrap();
+            ns.iter()
+                .any(|n| n.typ() == LinuxNamespaceType::Cgroup && n.path().is_none())
+        };
+        let mut v2 = input();
+        assert!(
+            !has_cgroupns(&v2),
+            "v1: the node's hierarchy, as containerd"
+        );
+        v2.cgroup_namespace = true;
+        assert!(has_cgroupns(&v2));
+        let spec = container_spec(&v2).unwrap();
+        let cgroup_mount = spec
+            .mounts()
+            .as_ref()
+            .unwrap()
+            .iter()
+            .find(|m| m.destination() == Path::new("/sys/fs/cgroup"))
+            .expect("a /sys/fs/cgroup mount");
+        assert_eq!(cgroup_mount.typ().as_deref(), Some("cgroup"));
+        assert!(
+            cgroup_mount
+                .options()
+                .as_ref()
+                .unwrap()
+                .contains(&"ro".to_owned())
+        );
     }
 
     #[test]
@@ -616,6 +666,23 @@ mod tests {
             linux.cgroups_path().as_deref(),
             Some(Path::new("/kubepods/pod1/c1"))
         );
+    }
+
+    #[test]
+    fn privileged_gets_sys_and_its_cgroups_writable() {
+        let ro = |input: &ContainerSpecInput, dest: &str| {
+            let spec = container_spec(input).unwrap();
+            let m = spec.mounts().clone().unwrap();
+            let m = m
+                .iter()
+                .find(|m| m.destination() == Path::new(dest))
+                .unwrap();
+            m.options().as_ref().unwrap().contains(&"ro".to_owned())
+        };
+        let mut p = input();
+        assert!(ro(&p, "/sys") && ro(&p, "/sys/fs/cgroup"));
+        p.privileged = true;
+        assert!(!ro(&p, "/sys") && !ro(&p, "/sys/fs/cgroup"));
     }
 
     #[test]

@@ -83,6 +83,7 @@ impl InfraController {
             layout.monitor_dir(&infra.id),
             infra.id.clone(),
         );
+        let systemd_cgroup = self.context.systemd_cgroup();
         blocking("creating the infra", move || {
             monitor::spawn(&monitor::Launch {
                 monitor: &monitor,
@@ -93,6 +94,7 @@ impl InfraController {
                 state: &state,
                 log_path: None,
                 tty: false,
+                systemd_cgroup,
             })
             .map_err(|e| Error::sandbox_runtime(&id, "create the infra process", e))
         })

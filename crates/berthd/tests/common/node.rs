@@ -343,13 +343,16 @@ impl Node {
             .unwrap_or_default();
         assert!(logs.is_empty(), "runtime logs left: {logs:?}");
         for id in &self.created {
-            for controller in ["memory", "pids", "cpu"] {
-                let cg = Path::new("/sys/fs/cgroup")
-                    .join(controller)
-                    .join("berth")
-                    .join(id);
-                assert!(!cg.exists(), "cgroup left: {}", cg.display());
-            }
+            // cgroup v1 (cgroupfs driver), then cgroup v2 under either driver.
+            let left = ["memory", "pids", "cpu"]
+                .iter()
+                .map(|controller| format!("/sys/fs/cgroup/{controller}/berth/{id}"))
+                .chain([
+                    format!("/sys/fs/cgroup/berth/{id}"),
+                    format!("/sys/fs/cgroup/system.slice/berth-{id}.scope"),
+                ])
+                .find(|cg| Path::new(cg).exists());
+            assert!(left.is_none(), "cgroup left: {left:?}");
         }
     }
 }

@@ -46,6 +46,7 @@ struct Args {
     state_dir: PathBuf,
     log_path: Option<PathBuf>,
     tty: bool,
+    systemd_cgroup: bool,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -64,6 +65,7 @@ fn parse_args() -> Result<Args, String> {
         state_dir: take("--state-dir")?.into(),
         log_path: take("--log-path").ok().map(PathBuf::from),
         tty: take("--tty").is_ok_and(|v| v == "true"),
+        systemd_cgroup: take("--systemd-cgroup").is_ok_and(|v| v == "true"),
     })
 }
 
@@ -123,7 +125,7 @@ fn run(args: Args, mut ready: File) -> Result<(), String> {
         .tty
         .then(|| ConsoleSocket::bind(&state_dir))
         .transpose()?;
-    let cli = RuntimeCli::new(args.runtime, args.runtime_root);
+    let cli = RuntimeCli::new(args.runtime, args.runtime_root).systemd_cgroup(args.systemd_cgroup);
     let runtime = Runtime::new(cli, args.id, state_dir.clone());
     let pid_file = state_dir.join("pid");
     let created = runtime
