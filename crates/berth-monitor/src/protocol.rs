@@ -31,6 +31,10 @@ pub struct Exit {
     pub signal: Option<i32>,
     /// When it was reaped, ns since the epoch.
     pub at_ns: i64,
+    /// The kernel's OOM killer killed a process of its cgroup, as the monitor read it the
+    /// moment the init ended (before a systemd scope and its counters can go).
+    #[serde(default)]
+    pub oom_killed: bool,
 }
 
 /// Where the container is.

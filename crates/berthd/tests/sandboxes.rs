@@ -452,7 +452,7 @@ async fn an_infra_killed_from_outside_makes_the_pod_not_ready_and_stop_still_wor
 /// failing at once, and the pod goes without a trace.
 #[tokio::test]
 async fn a_pod_whose_infra_monitor_died_still_stops_and_goes() {
-    let net = Net::new(0, None);
+    let net = Net::new(7, None);
     let mut daemon = spawn(&net);
     let mut client = daemon.ready_client().await;
     let id = run(&mut client, pod_config("orphaned", 0)).await.unwrap();

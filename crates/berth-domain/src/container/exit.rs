@@ -91,6 +91,7 @@ async fn wait_for_exit(shared: &Shared, id: &str) -> Option<Exit> {
             code: 255,
             signal: None,
             at_ns: crate::clock::now_ns(),
+            oom_killed: false,
         }
     }))
 }
@@ -145,7 +146,7 @@ async fn handle(shared: &Shared, id: &str, exit: Exit) -> Result<(), Error> {
         }
         ContainerState::Exited => {}
         _ => {
-            let oom = shared.host.oom_kills(&record.spec.memory_cgroup) > 0;
+            let oom = exit.oom_killed || shared.host.oom_kills(&record.spec.memory_cgroup) > 0;
             record.state = ContainerState::Exited;
             record.finished_at_ns = exit.at_ns;
             record.exit_code = exit.code;

@@ -27,6 +27,7 @@ impl Daemon {
 
     /// Like `spawn`, with extra environment variables.
     pub fn spawn_env(dir: &Path, extra_args: &[&str], env: &[(&str, &Path)]) -> Daemon {
+        with_suite_config(&dir.join("config.toml"));
         let stderr = dir.join(format!("berthd-{}.log", std::process::id()));
         let child = Command::new(env!("CARGO_BIN_EXE_berthd"))
             .arg("--root")
@@ -114,6 +115,31 @@ impl Drop for Daemon {
             let _ = child.wait();
         }
     }
+}
+
+const SUITE_CONFIG_BEGIN: &str = "# BERTH_TEST_CONFIG\n";
+const SUITE_CONFIG_END: &str = "# END BERTH_TEST_CONFIG\n";
+
+/// Puts the top-level keys of `$BERTH_TEST_CONFIG` (for example `default_runtime = "runc"`,
+/// `cgroup_driver = "cgroupfs"`) at the head of a test daemon's config file, so that the
+/// whole suite can run under another runtime or cgroup driver (scripts/node-vm does). A block
+/// put there before is replaced; a missing file stays missing.
+fn with_suite_config(config: &Path) {
+    let Ok(keys) = std::env::var("BERTH_TEST_CONFIG") else {
+        return;
+    };
+    let Ok(mut text) = std::fs::read_to_string(config) else {
+        return;
+    };
+    if let (Some(begin), Some(end)) = (text.find(SUITE_CONFIG_BEGIN), text.find(SUITE_CONFIG_END)) {
+        text.replace_range(begin..end + SUITE_CONFIG_END.len(), "");
+    }
+    let keys = keys.replace("\\n", "\n");
+    std::fs::write(
+        config,
+        format!("{SUITE_CONFIG_BEGIN}{keys}\n{SUITE_CONFIG_END}{text}"),
+    )
+    .unwrap();
 }
 
 /// A temp dir whose CNI conf and bin dirs are empty, so NetworkReady is predictably false.

@@ -5,7 +5,7 @@
 use std::fs::File;
 use std::io::Write;
 use std::os::fd::AsFd;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -57,14 +57,23 @@ fn wait_for_init(shared: &Shared) -> Exit {
             }
             None => std::thread::sleep(Duration::from_millis(LIVENESS_INTERVAL_MS as u64)),
         }
+        // Read before the reap, the moment the init ended: under the systemd driver its
+        // scope, and the counter with it, goes as soon as systemd sees it empty.
+        let oom_killed = oom_kills(shared.oom_counter.as_deref()) > 0;
         match sys::try_reap(shared.pid) {
-            Ok(Some(status)) => return decode(status),
+            Ok(Some(status)) => {
+                return Exit {
+                    oom_killed,
+                    ..decode(status)
+                };
+            }
             // Belt and braces: if the process is gone and we could not reap it, say so.
             Err(_) if !sys::exists(shared.pid) => {
                 return Exit {
                     code: 255,
                     signal: None,
                     at_ns: now_ns(),
+                    oom_killed,
                 };
             }
             _ => {}
@@ -89,6 +98,42 @@ fn sweep_orphans(shared: &Shared) {
 }
 
 /// The exit a raw wait status describes, reaped now.
+/// The OOM-kill counter file of `pid`'s cgroup (see `Shared::oom_counter`).
+pub fn oom_counter(pid: i32) -> Option<PathBuf> {
+    let cgroups = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).ok()?;
+    counter_of(
+        &cgroups,
+        Path::new("/sys/fs/cgroup/cgroup.controllers").exists(),
+    )
+}
+
+fn counter_of(cgroups: &str, unified: bool) -> Option<PathBuf> {
+    cgroups.lines().find_map(|line| {
+        let mut parts = line.splitn(3, ':');
+        let (_, controllers, path) = (parts.next()?, parts.next()?, parts.next()?);
+        if unified && controllers.is_empty() {
+            Some(PathBuf::from(format!("/sys/fs/cgroup{path}/memory.events")))
+        } else if controllers.split(',').any(|c| c == "memory") {
+            Some(PathBuf::from(format!(
+                "/sys/fs/cgroup/memory{path}/memory.oom_control"
+            )))
+        } else {
+            None
+        }
+    })
+}
+
+/// The `oom_kill` count in a counter file; 0 when it cannot be read.
+fn oom_kills(counter: Option<&Path>) -> u64 {
+    counter
+        .and_then(|file| std::fs::read_to_string(file).ok())
+        .and_then(|text| {
+            text.lines()
+                .find_map(|l| l.strip_prefix("oom_kill ")?.trim().parse().ok())
+        })
+        .unwrap_or(0)
+}
+
 fn decode(status: i32) -> Exit {
     if libc::WIFSIGNALED(status) {
         let signal = libc::WTERMSIG(status);
@@ -96,12 +141,14 @@ fn decode(status: i32) -> Exit {
             code: 128 + signal,
             signal: Some(signal),
             at_ns: now_ns(),
+            oom_killed: false,
         }
     } else {
         Exit {
             code: libc::WEXITSTATUS(status),
             signal: None,
             at_ns: now_ns(),
+            oom_killed: false,
         }
     }
 }
@@ -128,6 +175,29 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_oom_counter_is_found_on_either_cgroup_version() {
+        let v1 = "12:pids:/berth/c\n9:memory:/berth/c\n0::/\n";
+        assert_eq!(
+            counter_of(v1, false),
+            Some(PathBuf::from(
+                "/sys/fs/cgroup/memory/berth/c/memory.oom_control"
+            ))
+        );
+        let v2 = "0::/system.slice/berth-c.scope\n";
+        assert_eq!(
+            counter_of(v2, true),
+            Some(PathBuf::from(
+                "/sys/fs/cgroup/system.slice/berth-c.scope/memory.events"
+            ))
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let events = dir.path().join("memory.events");
+        std::fs::write(&events, "low 0\nhigh 0\nmax 3\noom 1\noom_kill 1\n").unwrap();
+        assert_eq!(oom_kills(Some(&events)), 1);
+        assert_eq!(oom_kills(Some(&dir.path().join("gone"))), 0);
+    }
+
+    #[test]
     fn exits_decode_codes_and_signals() {
         // A raw wait status: the code in the second byte, or the signal in the low bits.
         let exited = decode(3 << 8);
@@ -143,6 +213,7 @@ mod tests {
             code: 1,
             signal: None,
             at_ns: 7,
+            oom_killed: false,
         };
         write_exit(dir.path(), &exit).unwrap();
         write_exit(dir.path(), &exit).unwrap();

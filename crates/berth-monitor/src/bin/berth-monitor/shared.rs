@@ -29,6 +29,9 @@ pub struct Shared {
     /// The init's pidfd, where the kernel has pidfds: waited on by the reaper, and the only
     /// way a signal reaches the init.
     pub pidfd: Option<OwnedFd>,
+    /// Where the kernel counts OOM kills of the container's cgroup: `memory.events` of its
+    /// cgroup on v2, `memory.oom_control` of its memory cgroup on v1. Found while it runs.
+    pub oom_counter: Option<PathBuf>,
     state: Mutex<State>,
     changed: Condvar,
 }
@@ -59,6 +62,7 @@ impl Shared {
             log_path,
             pid,
             pidfd: crate::sys::pidfd_open(pid),
+            oom_counter: crate::reaper::oom_counter(pid),
             state: Mutex::new(State {
                 status: Status {
                     pid,
