@@ -159,19 +159,29 @@ pub fn setup(extra_config: &str) -> tempfile::TempDir {
 /// state, processes naming its path (monitors, pause), mounts under it. For the Drop of a
 /// test's guard, so one failure does not leak into the node or the next test.
 pub fn clean_leftovers(dir: &Path) {
-    let root = dir.join("state/runtime/runc");
-    if let Ok(out) = Command::new("/usr/sbin/runc")
-        .arg("--root")
-        .arg(&root)
-        .args(["list", "-q"])
-        .output()
-    {
+    for (handler, binary) in [("runc", "/usr/sbin/runc"), ("crun", "/usr/bin/crun")] {
+        let root = dir.join("state/runtime").join(handler);
+        if !root.exists() {
+            continue;
+        }
+        let Ok(out) = Command::new(binary)
+            .arg("--root")
+            .arg(&root)
+            .args(["list", "-q"])
+            .output()
+        else {
+            continue;
+        };
         for id in String::from_utf8_lossy(&out.stdout).split_whitespace() {
-            let _ = Command::new("/usr/sbin/runc")
-                .arg("--root")
-                .arg(&root)
-                .args(["delete", "--force", id])
-                .output();
+            // Either cgroup driver: --systemd-cgroup lets the runtime stop a scope too.
+            for systemd in [false, true] {
+                let mut delete = Command::new(binary);
+                delete.arg("--root").arg(&root);
+                if systemd {
+                    delete.arg("--systemd-cgroup");
+                }
+                let _ = delete.args(["delete", "--force", id]).output();
+            }
         }
     }
     let _ = Command::new("pkill").arg("-9").arg("-f").arg(dir).status();
