@@ -415,14 +415,10 @@ async fn exec_sync_update_and_oom() {
     );
 
     // A tiny memory limit and an allocation: OOMKilled.
-    let mut hog = n.config("hog", "x=a; while true; do x=$x$x; done");
-    hog.linux = Some(cri::LinuxContainerConfig {
-        resources: Some(cri::LinuxContainerResources {
-            memory_limit_in_bytes: 16 << 20,
-            ..Default::default()
-        }),
-        ..Default::default()
-    });
+    let hog = with_memory_limit(
+        n.config("hog", "x=a; while true; do x=$x$x; done"),
+        16 << 20,
+    );
     let hog = n.create(&pod, hog).await.unwrap();
     n.start(&hog).await.unwrap();
     let s = n.exited(&hog).await;
@@ -794,14 +790,7 @@ async fn on_cgroup_v2_a_container_sees_its_own_cgroup_and_its_limits() {
     }
     let mut n = node().await;
     let pod = n.pod("v2").await;
-    let mut config = n.config("limits", "exec sleep 1000");
-    config.linux = Some(cri::LinuxContainerConfig {
-        resources: Some(cri::LinuxContainerResources {
-            memory_limit_in_bytes: 64 << 20,
-            ..Default::default()
-        }),
-        ..Default::default()
-    });
+    let config = with_memory_limit(n.config("limits", "exec sleep 1000"), 64 << 20);
     let id = n.create(&pod, config).await.unwrap();
     n.start(&id).await.unwrap();
     assert_eq!(
@@ -860,4 +849,16 @@ fn memory_limit_of(pid: i32) -> String {
         .unwrap_or_else(|e| panic!("{file}: {e}"))
         .trim()
         .to_owned()
+}
+
+/// `config` with a memory limit of `bytes`.
+fn with_memory_limit(mut config: cri::ContainerConfig, bytes: i64) -> cri::ContainerConfig {
+    config.linux = Some(cri::LinuxContainerConfig {
+        resources: Some(cri::LinuxContainerResources {
+            memory_limit_in_bytes: bytes,
+            ..Default::default()
+        }),
+        ..Default::default()
+    });
+    config
 }
