@@ -146,17 +146,9 @@ impl Host for Node {
 
     fn memory_cgroup(&self, pid: i32) -> Option<String> {
         let text = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).ok()?;
-        for line in text.lines() {
-            let mut parts = line.splitn(3, ':');
-            let (_, controllers, path) = (parts.next()?, parts.next()?, parts.next()?);
-            if controllers.split(',').any(|c| c == "memory") {
-                return Some(format!("/sys/fs/cgroup/memory{path}"));
-            }
-            if controllers.is_empty() && Path::new("/sys/fs/cgroup/cgroup.controllers").exists() {
-                return Some(format!("/sys/fs/cgroup{path}"));
-            }
-        }
-        None
+        let unified = Path::new("/sys/fs/cgroup/cgroup.controllers").exists();
+        let dir = berth_monitor::cgroup::memory_cgroup(&text, unified)?;
+        Some(dir.display().to_string())
     }
 
     fn oom_kills(&self, memory_cgroup: &str) -> u64 {
@@ -164,11 +156,12 @@ impl Host for Node {
             return 0;
         }
         let dir = Path::new(memory_cgroup);
-        // cgroup v1 counts in `memory.oom_control`, v2 in `memory.events`.
-        ["memory.oom_control", "memory.events"]
+        // Either version's file: the record does not say which node made it.
+        [true, false]
+            .map(berth_monitor::cgroup::oom_counter_file)
             .iter()
             .filter_map(|f| std::fs::read_to_string(dir.join(f)).ok())
-            .filter_map(|text| oom_kill_count(&text))
+            .filter_map(|text| berth_monitor::cgroup::oom_kill_count(&text))
             .max()
             .unwrap_or(0)
     }
@@ -222,13 +215,6 @@ fn mount_holding(mountinfo: &str, path: &Path) -> Option<HostMount> {
             })
         })
         .max_by_key(|m| m.point.as_os_str().len())
-}
-
-/// The `oom_kill` count of a `memory.oom_control` or `memory.events` text.
-fn oom_kill_count(text: &str) -> Option<u64> {
-    text.lines()
-        .filter_map(|l| l.strip_prefix("oom_kill ")?.trim().parse().ok())
-        .max()
 }
 
 /// A node for unit tests: a mount table, device nodes and cgroup counts set by the test.
@@ -336,6 +322,7 @@ pub(crate) mod fake {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use berth_monitor::cgroup::oom_kill_count;
 
     const MOUNTINFO: &str = "\
 22 1 8:1 / / rw,relatime shared:1 - ext4 /dev/sda1 rw

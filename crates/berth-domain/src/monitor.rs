@@ -198,31 +198,40 @@ pub fn exit(state: &Path) -> Option<Exit> {
 pub fn alive(state: &Path, pid: i32) -> bool {
     // No state dir: the runtime's container was deleted (which kills it) before the dir was
     // removed. The PID may belong to another process by now, so it is not consulted.
-    if exit(state).is_some() || !state.exists() {
+    if known_gone(state) {
         return false;
     }
     match ask(state, &Request::Status, MONITOR_TIMEOUT) {
         Ok(status) => status.exit.is_none(),
-        Err(_) => state
-            .file_name()
-            .and_then(|id| id.to_str())
-            .is_some_and(|id| still_the_container(pid, id)),
+        Err(_) => judged_by_pid(state, pid),
     }
+}
+
+/// An exit recorded, or the monitor's directory gone (the runtime's container was deleted,
+/// which kills it, before the directory was removed).
+fn known_gone(state: &Path) -> bool {
+    exit(state).is_some() || !state.exists()
+}
+
+/// Without the monitor: whether `pid` is still the container whose monitor directory is
+/// `state` (its name is the ID).
+fn judged_by_pid(state: &Path, pid: i32) -> bool {
+    state
+        .file_name()
+        .and_then(|id| id.to_str())
+        .is_some_and(|id| still_the_container(pid, id))
 }
 
 /// `alive` from async code: the same answer, without holding a worker thread while a slow
 /// monitor answers (bounded by `MONITOR_TIMEOUT`).
 pub async fn alive_async(state: &Path, pid: i32) -> bool {
-    if exit(state).is_some() || !state.exists() {
+    if known_gone(state) {
         return false;
     }
     let asked = tokio::time::timeout(MONITOR_TIMEOUT, ask_async(state, &Request::Status)).await;
     match asked {
         Ok(Ok(status)) => status.exit.is_none(),
-        _ => state
-            .file_name()
-            .and_then(|id| id.to_str())
-            .is_some_and(|id| still_the_container(pid, id)),
+        _ => judged_by_pid(state, pid),
     }
 }
 

@@ -16,10 +16,12 @@
 //! one per container while it waits for the exit. So five for a container without a
 //! terminal, four with one, and four for a pod's infra process, which nobody waits on.
 //!
-//! This library holds what both sides share (the protocol and the exit record) and the CRI
+//! This library holds what both sides share (the protocol, the exit record, where a
+//! container's OOM kills are counted) and the CRI
 //! log format the monitor writes. The process itself is the `berth-monitor` binary, split
 //! by job (`src/bin/berth-monitor/`).
 
+pub mod cgroup;
 pub mod cri_log;
 pub mod protocol;
 

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use berth_monitor::{EXIT_FILE, Exit, SOCKET_FILE};
+use berth_monitor::{EXIT_FILE, Exit, SOCKET_FILE, cgroup};
 
 use crate::shared::Shared;
 use crate::sys;
@@ -100,37 +100,16 @@ fn sweep_orphans(shared: &Shared) {
 /// The exit a raw wait status describes, reaped now.
 /// The OOM-kill counter file of `pid`'s cgroup (see `Shared::oom_counter`).
 pub fn oom_counter(pid: i32) -> Option<PathBuf> {
-    let cgroups = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).ok()?;
-    counter_of(
-        &cgroups,
-        Path::new("/sys/fs/cgroup/cgroup.controllers").exists(),
-    )
-}
-
-fn counter_of(cgroups: &str, unified: bool) -> Option<PathBuf> {
-    cgroups.lines().find_map(|line| {
-        let mut parts = line.splitn(3, ':');
-        let (_, controllers, path) = (parts.next()?, parts.next()?, parts.next()?);
-        if unified && controllers.is_empty() {
-            Some(PathBuf::from(format!("/sys/fs/cgroup{path}/memory.events")))
-        } else if controllers.split(',').any(|c| c == "memory") {
-            Some(PathBuf::from(format!(
-                "/sys/fs/cgroup/memory{path}/memory.oom_control"
-            )))
-        } else {
-            None
-        }
-    })
+    let proc_cgroup = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).ok()?;
+    let unified = Path::new("/sys/fs/cgroup/cgroup.controllers").exists();
+    Some(cgroup::memory_cgroup(&proc_cgroup, unified)?.join(cgroup::oom_counter_file(unified)))
 }
 
 /// The `oom_kill` count in a counter file; 0 when it cannot be read.
 fn oom_kills(counter: Option<&Path>) -> u64 {
     counter
         .and_then(|file| std::fs::read_to_string(file).ok())
-        .and_then(|text| {
-            text.lines()
-                .find_map(|l| l.strip_prefix("oom_kill ")?.trim().parse().ok())
-        })
+        .and_then(|text| cgroup::oom_kill_count(&text))
         .unwrap_or(0)
 }
 
@@ -175,26 +154,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_oom_counter_is_found_on_either_cgroup_version() {
-        let v1 = "12:pids:/berth/c\n9:memory:/berth/c\n0::/\n";
-        assert_eq!(
-            counter_of(v1, false),
-            Some(PathBuf::from(
-                "/sys/fs/cgroup/memory/berth/c/memory.oom_control"
-            ))
-        );
-        let v2 = "0::/system.slice/berth-c.scope\n";
-        assert_eq!(
-            counter_of(v2, true),
-            Some(PathBuf::from(
-                "/sys/fs/cgroup/system.slice/berth-c.scope/memory.events"
-            ))
-        );
+    fn an_unreadable_counter_counts_no_kill() {
         let dir = tempfile::tempdir().unwrap();
         let events = dir.path().join("memory.events");
-        std::fs::write(&events, "low 0\nhigh 0\nmax 3\noom 1\noom_kill 1\n").unwrap();
+        std::fs::write(&events, "oom 1\noom_kill 1\n").unwrap();
         assert_eq!(oom_kills(Some(&events)), 1);
         assert_eq!(oom_kills(Some(&dir.path().join("gone"))), 0);
+        assert_eq!(oom_kills(None), 0);
     }
 
     #[test]
