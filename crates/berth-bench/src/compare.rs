@@ -32,7 +32,7 @@ pub struct CompareArgs {
     #[arg(long = "helper-regex")]
     helper_regex: Vec<String>,
     /// Scenarios to run (default: all): pod, container, cold-start, stop-latency,
-    /// throughput, status-list, memory, floor.
+    /// streaming, throughput, status-list, memory, floor.
     #[arg(long = "scenario")]
     scenarios: Vec<String>,
     /// The OCI runtime binary for the floor scenario.
@@ -40,11 +40,12 @@ pub struct CompareArgs {
     oci_runtime: PathBuf,
 }
 
-const ALL: [&str; 8] = [
+const ALL: [&str; 9] = [
     "pod",
     "container",
     "cold-start",
     "stop-latency",
+    "streaming",
     "throughput",
     "status-list",
     "memory",
@@ -170,6 +171,7 @@ async fn run(
                         "container" => container::round(t).await?,
                         "cold-start" => cold_start::round(t).await?,
                         "stop-latency" => stop_latency::round(t).await?,
+                        "streaming" => streaming::round(t).await?,
                         "throughput" => throughput::round(t, args.concurrency).await?,
                         other => return Err(format!("unknown scenario {other:?}")),
                     };

@@ -48,6 +48,24 @@ pub fn remove_pinned(path: &Path) -> io::Result<()> {
     }
 }
 
+/// Runs `f` on a short-lived thread inside the network namespace pinned at `path` and
+/// answers what it did; sockets it opens stay in that namespace. No other thread moves.
+pub fn run_in<T: Send + 'static>(
+    path: &Path,
+    f: impl FnOnce() -> io::Result<T> + Send + 'static,
+) -> io::Result<T> {
+    let ns = std::fs::File::open(path)?;
+    std::thread::spawn(move || {
+        rustix::thread::move_into_link_name_space(
+            std::os::fd::AsFd::as_fd(&ns),
+            Some(rustix::thread::LinkNameSpaceType::Network),
+        )?;
+        f()
+    })
+    .join()
+    .map_err(|_| io::Error::other("netns thread panicked"))?
+}
+
 /// Whether `path` is a pinned namespace (a mounted nsfs file).
 pub fn is_pinned(path: &Path) -> bool {
     rustix::fs::statfs(path).is_ok_and(|s| s.f_type as u64 == NSFS_MAGIC)

@@ -22,6 +22,10 @@ pub const CNI_CONF_DIR: &str = "/etc/cni/net.d";
 pub const CNI_BIN_DIRS: &[&str] = &["/opt/cni/bin", "/usr/lib/cni"];
 /// Streaming server address (port 0: any free port).
 pub const STREAMING_ADDRESS: &str = "127.0.0.1:0";
+/// A streaming session with no data either way for this long is closed (the kubelet's).
+pub const STREAM_IDLE_TIMEOUT: Duration = Duration::from_secs(4 * 3600);
+/// How long a streaming client has to open its streams (the kubelet's).
+pub const STREAM_CREATION_TIMEOUT: Duration = Duration::from_secs(30);
 /// Grace period for in-flight calls on SIGTERM.
 pub const SHUTDOWN_GRACE_SECONDS: u64 = 10;
 /// A pull with no bytes for this long fails.

@@ -129,12 +129,24 @@ pub struct RegistryConfig {
 pub struct StreamingConfig {
     /// Listen address; port 0 picks a free port.
     pub address: SocketAddr,
+    /// TLS certificate chain (PEM); with `tls_key`, the server speaks HTTPS.
+    pub tls_cert: Option<PathBuf>,
+    /// The TLS certificate's private key (PEM).
+    pub tls_key: Option<PathBuf>,
+    /// A session with no data either way for this long is closed.
+    pub stream_idle_timeout: ConfigDuration,
+    /// How long a client has to open a session's streams after the upgrade.
+    pub stream_creation_timeout: ConfigDuration,
 }
 
 impl Default for StreamingConfig {
     fn default() -> Self {
         Self {
             address: defaults::STREAMING_ADDRESS.parse().expect("valid default"),
+            tls_cert: None,
+            tls_key: None,
+            stream_idle_timeout: ConfigDuration(defaults::STREAM_IDLE_TIMEOUT),
+            stream_creation_timeout: ConfigDuration(defaults::STREAM_CREATION_TIMEOUT),
         }
     }
 }
@@ -351,6 +363,29 @@ impl Config {
                 "socket",
                 format!("{} is not an absolute path", socket.display()),
             ));
+        }
+        match (&self.streaming.tls_cert, &self.streaming.tls_key) {
+            (Some(_), None) | (None, Some(_)) => {
+                return Err(invalid(
+                    "streaming.tls_cert",
+                    "tls_cert and tls_key go together: set both or neither".into(),
+                ));
+            }
+            _ => {}
+        }
+        for (key, value) in [
+            (
+                "streaming.stream_idle_timeout",
+                self.streaming.stream_idle_timeout,
+            ),
+            (
+                "streaming.stream_creation_timeout",
+                self.streaming.stream_creation_timeout,
+            ),
+        ] {
+            if value.0.is_zero() {
+                return Err(invalid(key, "must be more than zero".into()));
+            }
         }
         if !self.network.conf_dir.is_absolute() {
             return Err(invalid(

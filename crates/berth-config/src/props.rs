@@ -186,7 +186,10 @@ fn valid_config() -> impl Strategy<Value = Config> {
                     runtimes,
                     network: NetworkConfig { conf_dir, bin_dirs },
                     registries,
-                    streaming: StreamingConfig { address: streaming },
+                    streaming: StreamingConfig {
+                        address: streaming,
+                        ..StreamingConfig::default()
+                    },
                     metrics: MetricsConfig {
                         address: MetricsAddress(metrics),
                     },

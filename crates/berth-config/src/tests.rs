@@ -1,4 +1,5 @@
 use std::path::Path;
+use std::time::Duration;
 
 use super::*;
 
@@ -190,4 +191,33 @@ fn the_shipped_sample_parses_to_the_built_in_defaults() {
     let sample = include_str!("../../../docs/config.toml");
     let config = Config::parse(sample, Path::new("docs/config.toml")).unwrap();
     assert_eq!(config, Config::default());
+}
+
+#[test]
+fn streaming_timeouts_and_tls_are_read_and_checked() {
+    let c = parse(
+        "[streaming]\nstream_idle_timeout = \"1h\"\nstream_creation_timeout = \"10s\"\n\
+         tls_cert = \"/c.pem\"\ntls_key = \"/k.pem\"\n",
+    )
+    .unwrap();
+    assert_eq!(c.streaming.stream_idle_timeout.0, Duration::from_secs(3600));
+    assert_eq!(
+        c.streaming.stream_creation_timeout.0,
+        Duration::from_secs(10)
+    );
+    assert_eq!(c.streaming.tls_key.as_deref(), Some(Path::new("/k.pem")));
+    let d = parse("").unwrap();
+    assert_eq!(
+        d.streaming.stream_idle_timeout.0,
+        Duration::from_secs(4 * 3600)
+    );
+    assert_eq!(
+        d.streaming.stream_creation_timeout.0,
+        Duration::from_secs(30)
+    );
+
+    let e = parse("[streaming]\ntls_cert = \"/c.pem\"\n").unwrap_err();
+    assert!(e.to_string().contains("tls_key"), "{e}");
+    let e = parse("[streaming]\nstream_creation_timeout = \"0s\"\n").unwrap_err();
+    assert!(e.to_string().contains("stream_creation_timeout"), "{e}");
 }

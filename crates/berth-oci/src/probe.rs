@@ -154,26 +154,32 @@ fn kernel_at_least(release: &str, (major, minor): (u32, u32)) -> bool {
 }
 
 /// Creates and deletes a container with `binary` under `scratch` (which must not exist
-/// yet, or may be left from a crashed probe; it is removed in all cases).
-pub async fn probe_runtime(binary: &Path, scratch: &Path) -> Result<(), ProbeError> {
+/// yet, or may be left from a crashed probe; it is removed in all cases), through the cgroup
+/// driver berth will use: with `systemd_cgroup`, the runtime must reach systemd (crun and
+/// runc need its D-Bus), which a probe through cgroupfs would not find out.
+pub async fn probe_runtime(
+    binary: &Path,
+    scratch: &Path,
+    systemd_cgroup: bool,
+) -> Result<(), ProbeError> {
     let _ = std::fs::remove_dir_all(scratch);
-    let result = run_probe(binary, scratch).await;
+    let result = run_probe(binary, scratch, systemd_cgroup).await;
     if let Err(e) = std::fs::remove_dir_all(scratch) {
         tracing::warn!(dir = %scratch.display(), error = %e, "cannot remove runtime probe directory");
     }
     result
 }
 
-async fn run_probe(binary: &Path, scratch: &Path) -> Result<(), ProbeError> {
+async fn run_probe(binary: &Path, scratch: &Path, systemd_cgroup: bool) -> Result<(), ProbeError> {
     let bundle = scratch.join("bundle");
     let state_root = scratch.join("root");
-    write_bundle(&bundle)?;
+    write_bundle(&bundle, systemd_cgroup)?;
     std::fs::create_dir_all(&state_root).map_err(|source| ProbeError::Bundle {
         dir: state_root.clone(),
         source,
     })?;
     let id = format!("berth-probe-{}", std::process::id());
-    let cli = RuntimeCli::new(binary.to_owned(), state_root);
+    let cli = RuntimeCli::new(binary.to_owned(), state_root).systemd_cgroup(systemd_cgroup);
     let create = Subcommand::Create {
         id: &id,
         bundle: &bundle,
@@ -191,7 +197,7 @@ async fn run_probe(binary: &Path, scratch: &Path) -> Result<(), ProbeError> {
     deleted
 }
 
-fn write_bundle(bundle: &Path) -> Result<(), ProbeError> {
+fn write_bundle(bundle: &Path, systemd_cgroup: bool) -> Result<(), ProbeError> {
     let rootfs = bundle.join("rootfs");
     let io = |source| ProbeError::Bundle {
         dir: bundle.to_owned(),
@@ -235,7 +241,13 @@ fn write_bundle(bundle: &Path) -> Result<(), ProbeError> {
             .expect("empty linux section")
     });
     let mut linux = linux;
-    linux.set_cgroups_path(Some(format!("/berth-probe-{}", std::process::id()).into()));
+    let cgroups_path = if systemd_cgroup {
+        // slice:prefix:name, the scope berth-probe-<pid>.scope in system.slice.
+        format!("system.slice:berth:probe-{}", std::process::id())
+    } else {
+        format!("/berth-probe-{}", std::process::id())
+    };
+    linux.set_cgroups_path(Some(cgroups_path.into()));
     spec.set_linux(Some(linux));
     spec.save(bundle.join("config.json"))?;
     Ok(())
@@ -294,7 +306,7 @@ mod tests {
     #[test]
     fn bundle_is_a_valid_spec() {
         let dir = tempfile::tempdir().unwrap();
-        write_bundle(dir.path()).unwrap();
+        write_bundle(dir.path(), false).unwrap();
         let spec = Spec::load(dir.path().join("config.json")).unwrap();
         assert_eq!(
             spec.process().as_ref().unwrap().args().as_ref().unwrap(),
@@ -334,7 +346,7 @@ mod tests {
     #[tokio::test]
     async fn missing_binary_is_a_spawn_error() {
         let dir = tempfile::tempdir().unwrap();
-        let e = probe_runtime(Path::new("/nonexistent/runc"), &dir.path().join("p"))
+        let e = probe_runtime(Path::new("/nonexistent/runc"), &dir.path().join("p"), false)
             .await
             .unwrap_err();
         assert!(matches!(e, ProbeError::Spawn { .. }), "{e}");

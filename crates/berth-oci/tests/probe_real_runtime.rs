@@ -25,7 +25,7 @@ async fn runc_passes_the_probe_and_leaves_nothing() {
     }
     let dir = tempfile::tempdir().unwrap();
     let scratch = dir.path().join("probe");
-    probe_runtime(&runc, &scratch)
+    probe_runtime(&runc, &scratch, false)
         .await
         .expect("runc works on this host");
     assert!(!scratch.exists(), "probe directory removed");
@@ -46,10 +46,38 @@ async fn a_refusing_runtime_is_reported_with_its_stderr() {
     )
     .unwrap();
     std::fs::set_permissions(&fake, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
-    let e = probe_runtime(&fake, &dir.path().join("p"))
+    let e = probe_runtime(&fake, &dir.path().join("p"), false)
         .await
         .unwrap_err();
     let msg = e.to_string();
     assert!(msg.contains("create failed"), "{msg}");
     assert!(msg.contains("no containers today"), "{msg}");
+}
+
+/// On a node whose cgroups systemd manages (scripts/node-vm), runc and crun pass the probe
+/// through the systemd driver too, and it leaves no scope. A runtime that cannot reach
+/// systemd fails this probe, rather than every pod later.
+#[tokio::test]
+async fn on_a_systemd_node_the_probe_goes_through_systemd() {
+    let systemd = std::fs::read_to_string("/proc/1/comm").is_ok_and(|c| c.trim() == "systemd")
+        && Path::new("/run/systemd/system").is_dir();
+    if !systemd || !is_root() {
+        eprintln!("SKIPPED: not a systemd node; scripts/node-vm runs this test on one");
+        return;
+    }
+    for name in ["runc", "crun"] {
+        let Some(binary) = resolve_binary(Path::new(name)) else {
+            eprintln!("SKIPPED for {name}: not installed");
+            continue;
+        };
+        let dir = tempfile::tempdir().unwrap();
+        probe_runtime(&binary, &dir.path().join("probe"), true)
+            .await
+            .unwrap_or_else(|e| panic!("{name} works through systemd: {e}"));
+        let scope = format!(
+            "/sys/fs/cgroup/system.slice/berth-probe-{}.scope",
+            std::process::id()
+        );
+        assert!(!Path::new(&scope).exists(), "{name}: {scope} is left");
+    }
 }

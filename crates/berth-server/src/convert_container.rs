@@ -171,6 +171,8 @@ pub(crate) fn resources(r: cri::LinuxContainerResources) -> ResourcesRecord {
             .into_iter()
             .map(|h| (h.page_size, h.limit))
             .collect(),
+        memory_swap_limit_in_bytes: r.memory_swap_limit_in_bytes,
+        unified: r.unified.into_iter().collect(),
     }
 }
 
@@ -191,7 +193,8 @@ fn cri_resources(r: &ResourcesRecord) -> cri::LinuxContainerResources {
                 limit: *limit,
             })
             .collect(),
-        ..Default::default()
+        memory_swap_limit_in_bytes: r.memory_swap_limit_in_bytes,
+        unified: r.unified.clone().into_iter().collect(),
     }
 }
 

@@ -16,6 +16,7 @@ mod limits;
 pub mod metrics;
 mod runtime_service;
 mod status;
+mod streaming;
 
 use k8s_cri::v1::image_service_server::ImageServiceServer;
 use k8s_cri::v1::runtime_service_server::RuntimeServiceServer;
@@ -24,6 +25,7 @@ use tokio_util::task::TaskTracker;
 pub use gate::Gate;
 pub use limits::{MAX_MESSAGE_BYTES, MessageLimitLayer, message_limit_layer};
 pub use metrics::Metrics;
+pub use streaming::NodeBackend;
 
 /// The two CRI services, sharing one gate, one metrics registry and the tracker of the
 /// mutating calls' tasks.
@@ -32,15 +34,18 @@ pub struct Cri {
     gate: Gate,
     metrics: Metrics,
     tasks: TaskTracker,
+    streaming: berth_streaming::Streaming,
 }
 
 impl Cri {
-    /// Services that answer `Unavailable` until `gate` is opened with the domain.
-    pub fn new(gate: Gate, metrics: Metrics) -> Self {
+    /// Services that answer `Unavailable` until `gate` is opened with the domain; Exec and
+    /// PortForward hand out URLs of `streaming`.
+    pub fn new(gate: Gate, metrics: Metrics, streaming: berth_streaming::Streaming) -> Self {
         Self {
             gate,
             metrics,
             tasks: TaskTracker::new(),
+            streaming,
         }
     }
 

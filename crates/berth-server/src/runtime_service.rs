@@ -3,6 +3,8 @@
 
 use std::pin::Pin;
 
+use berth_domain::container::ExecRequest;
+use berth_streaming::{Stdio, Target};
 use k8s_cri::v1 as cri;
 use k8s_cri::v1::runtime_service_server::RuntimeService;
 use tokio_stream::Stream;
@@ -309,8 +311,33 @@ impl RuntimeService for Cri {
         &self,
         req: Request<cri::ExecRequest>,
     ) -> Result<Response<cri::ExecResponse>, Status> {
-        self.pending(Call::mutating("Exec").container(&req.get_ref().container_id))
-            .await
+        let req = req.into_inner();
+        let id = req.container_id.clone();
+        let streaming = self.streaming.clone();
+        self.call(Call::read("Exec").container(&id), |d| async move {
+            let request = ExecRequest {
+                cmd: req.cmd,
+                tty: req.tty,
+                stdin: req.stdin,
+                stdout: req.stdout,
+                stderr: req.stderr,
+            };
+            let container = d.containers.check_exec(&id, &request).await?;
+            let stdio = Stdio {
+                tty: request.tty,
+                stdin: request.stdin,
+                stdout: request.stdout,
+                stderr: request.stderr,
+            };
+            let target = Target::Exec {
+                container,
+                cmd: request.cmd,
+                stdio,
+            };
+            let url = streaming.url(target).map_err(Failure::Streaming)?;
+            Ok(cri::ExecResponse { url })
+        })
+        .await
     }
 
     async fn attach(
@@ -325,8 +352,18 @@ impl RuntimeService for Cri {
         &self,
         req: Request<cri::PortForwardRequest>,
     ) -> Result<Response<cri::PortForwardResponse>, Status> {
-        self.pending(Call::mutating("PortForward").pod(&req.get_ref().pod_sandbox_id))
-            .await
+        // The ports of the request are not needed: each forwarded connection names its own
+        // (the `port` header of its SPDY streams).
+        let id = req.into_inner().pod_sandbox_id;
+        let streaming = self.streaming.clone();
+        self.call(Call::read("PortForward").pod(&id), |d| async move {
+            let pod = d.sandboxes.check_port_forward(&id).await?;
+            let url = streaming
+                .url(Target::PortForward { pod })
+                .map_err(Failure::Streaming)?;
+            Ok(cri::PortForwardResponse { url })
+        })
+        .await
     }
 
     async fn container_stats(

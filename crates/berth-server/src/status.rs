@@ -14,6 +14,8 @@ pub(crate) enum Failure {
     Recovering,
     /// The request itself is malformed before it reaches the domain.
     BadRequest(String),
+    /// No streaming URL could be made.
+    Streaming(berth_streaming::TokenError),
 }
 
 impl From<Error> for Failure {
@@ -39,6 +41,8 @@ impl Failure {
             Failure::Unimplemented(_) => Code::Unimplemented,
             Failure::Recovering => Code::Unavailable,
             Failure::BadRequest(_) => Code::InvalidArgument,
+            Failure::Streaming(berth_streaming::TokenError::Full) => Code::ResourceExhausted,
+            Failure::Streaming(berth_streaming::TokenError::Entropy(_)) => Code::Internal,
         }
     }
 
@@ -49,6 +53,7 @@ impl Failure {
             Failure::Unimplemented(rpc) => format!("{rpc} is not implemented by berth yet"),
             Failure::Recovering => format!("{rpc}: berthd is recovering its state; retry shortly"),
             Failure::BadRequest(why) => format!("{rpc}: {why}"),
+            Failure::Streaming(e) => format!("{rpc}: {e}"),
         };
         Status::new(self.code(), capped(message))
     }

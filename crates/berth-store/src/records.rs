@@ -170,6 +170,10 @@ pub struct SandboxNetwork {
     /// CRI `cgroup_parent`.
     #[serde(default)]
     pub cgroup_parent: String,
+    /// The cgroup parent did not exist before this pod: berth's runtime made it, and
+    /// RemovePodSandbox releases it (the kubelet makes and removes its own).
+    #[serde(default)]
+    pub made_cgroup_parent: bool,
     /// CRI `log_directory`.
     #[serde(default)]
     pub log_directory: String,
@@ -319,6 +323,13 @@ pub struct ResourcesRecord {
     /// Hugepage limits: page size (`2MB`) to bytes.
     #[serde(default)]
     pub hugepage_limits: BTreeMap<String, u64>,
+    /// Memory plus swap, bytes (the OCI `memory.swap`): 0 unset, -1 unlimited.
+    #[serde(default)]
+    pub memory_swap_limit_in_bytes: i64,
+    /// cgroup v2 files and the values to write to them (`memory.high`, `pids.max`): the OCI
+    /// `unified`, on cgroup v2 nodes only.
+    #[serde(default)]
+    pub unified: BTreeMap<String, String>,
 }
 
 impl Record for ContainerRecord {

@@ -10,6 +10,7 @@
 //! - [`layers`]: the layer tarballs themselves.
 //! - [`TestNetwork`]: a CNI network of the test's own (bridge, /24, lease dir).
 //! - [`busybox_bundle`]: an OCI bundle with a busybox rootfs.
+//! - [`streaming`]: SPDY and WebSocket clients of the streaming server (exec, port-forward).
 //!
 //! Nothing here reaches beyond loopback: the registry listens on 127.0.0.1 only, and
 //! [`images::client`] ignores proxy settings and refuses any other host.
@@ -19,6 +20,7 @@ pub mod images;
 pub mod layers;
 mod network;
 mod registry;
+pub mod streaming;
 
 pub use bundle::busybox_bundle;
 pub use images::{

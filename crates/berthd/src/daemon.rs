@@ -1,6 +1,6 @@
 //! The daemon's life: lock, bind, serve while recovering, shut down on a signal.
 //!
-//! Task ownership: `run` owns every task it starts (recovery, metrics, signal watch) and
+//! Task ownership: `run` owns every task it starts (recovery, metrics, streaming, signal watch) and
 //! awaits or aborts each before it returns; the mutating calls' tasks belong to `Cri` and are
 //! drained here too. One `CancellationToken` is the shutdown path.
 
@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use berth_config::Config;
 use berth_domain::Domain;
-use berth_server::{Cri, Gate, Metrics};
+use berth_server::{Cri, Gate, Metrics, NodeBackend};
 use tokio::signal::unix::{SignalKind, signal};
 use tokio_stream::wrappers::UnixListenerStream;
 use tokio_util::sync::CancellationToken;
@@ -47,8 +47,36 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     };
 
     let gate = Gate::new();
+    let timeouts = berth_streaming::Timeouts {
+        idle: config.streaming.stream_idle_timeout.0,
+        creation: config.streaming.stream_creation_timeout.0,
+    };
+    let tls = match (&config.streaming.tls_cert, &config.streaming.tls_key) {
+        (Some(cert), Some(key)) => Some(berth_streaming::Tls {
+            cert: cert.clone(),
+            key: key.clone(),
+        }),
+        _ => None,
+    };
+    let (streaming, serve_streams) = berth_streaming::bind(
+        config.streaming.address,
+        tls,
+        Arc::new(NodeBackend::new(gate.clone())),
+        timeouts,
+        shutdown.clone(),
+    )
+    .await
+    .with_context(|| {
+        format!(
+            "cannot listen for streaming on {}",
+            config.streaming.address
+        )
+    })?;
+    tracing::info!(url = %streaming.base(), "streaming server listening");
+    let streaming_task = tokio::spawn(serve_streams);
+
     let recovery = tokio::spawn(recover(config.clone(), gate.clone(), shutdown.clone()));
-    let cri = Cri::new(gate.clone(), metrics);
+    let cri = Cri::new(gate.clone(), metrics, streaming);
     tracing::info!(
         socket = %socket.path().display(),
         lock = %lock.path().display(),
@@ -101,6 +129,8 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     if let Some(task) = metrics_task {
         let _ = task.await;
     }
+    // Sessions were cancelled with `shutdown`; their commands end with them.
+    let _ = streaming_task.await;
     let recovered = if recovery.is_finished() {
         recovery.await.context("recovery task panicked")?
     } else {

@@ -410,28 +410,34 @@ async fn a_kill_at_any_instant_loses_nothing_and_leaks_nothing() {
 async fn recovery_removes_what_a_kill_mid_command_leaves() {
     let mut n = node().await;
     let dir = n.dir.path().to_owned();
-    let wrapper = dir.join("slow-runc");
     let hang = dir.join("hang-kill");
     let hanging = dir.join("kill-hanging");
-    std::fs::write(
-        &wrapper,
-        format!(
-            "#!/bin/sh\ncase \" $* \" in *\" kill \"*) if [ -e {hang} ]; then /usr/sbin/runc \"$@\"; echo $$ > {hanging}; exec sleep 60; fi;; esac\nexec /usr/sbin/runc \"$@\"\n",
-            hang = hang.display(),
-            hanging = hanging.display()
-        ),
-    )
-    .unwrap();
-    std::fs::set_permissions(
-        &wrapper,
-        std::os::unix::fs::PermissionsExt::from_mode(0o755),
-    )
-    .unwrap();
+    // Whichever runtime the suite runs under (BERTH_TEST_CONFIG may pick crun), wrapped.
     let mut config = std::fs::read_to_string(dir.join("config.toml")).unwrap();
-    config = format!(
-        "[runtimes.runc]\npath = \"{}\"\n{config}",
-        wrapper.display()
-    );
+    for (name, binary) in [("runc", "/usr/sbin/runc"), ("crun", "/usr/bin/crun")] {
+        if !Path::new(binary).exists() {
+            continue;
+        }
+        let wrapper = dir.join(format!("slow-{name}"));
+        std::fs::write(
+            &wrapper,
+            format!(
+                "#!/bin/sh\ncase \" $* \" in *\" kill \"*) if [ -e {hang} ]; then {binary} \"$@\"; echo $$ > {hanging}; exec sleep 60; fi;; esac\nexec {binary} \"$@\"\n",
+                hang = hang.display(),
+                hanging = hanging.display()
+            ),
+        )
+        .unwrap();
+        std::fs::set_permissions(
+            &wrapper,
+            std::os::unix::fs::PermissionsExt::from_mode(0o755),
+        )
+        .unwrap();
+        config = format!(
+            "[runtimes.{name}]\npath = \"{}\"\n{config}",
+            wrapper.display()
+        );
+    }
     std::fs::write(dir.join("config.toml"), config).unwrap();
     restart(&mut n, libc::SIGTERM).await;
 

@@ -429,6 +429,27 @@ async fn invalid_requests_are_refused_before_anything_is_made() {
                 "-1".into(),
             ),
             (
+                "swap limit below the memory limit",
+                resources(&|r| {
+                    r.memory_limit_in_bytes = 64 << 20;
+                    r.memory_swap_limit_in_bytes = 32 << 20;
+                }),
+                "memory_swap_limit_in_bytes",
+                (32 << 20).to_string(),
+            ),
+            (
+                "unified file of the cgroup core",
+                resources(&|r| r.unified = [("cgroup.procs".into(), "1".into())].into()),
+                "unified",
+                "cgroup.procs".into(),
+            ),
+            (
+                "unified value spanning lines",
+                resources(&|r| r.unified = [("pids.max".into(), "1\n2".into())].into()),
+                "unified",
+                "pids.max".into(),
+            ),
+            (
                 "oom_score_adj 5000",
                 resources(&|r| r.oom_score_adj = 5000),
                 "oom_score_adj",

@@ -9,6 +9,7 @@ pub mod memory;
 pub mod pod;
 pub mod status_list;
 pub mod stop_latency;
+pub mod streaming;
 pub mod throughput;
 
 use std::time::Instant;

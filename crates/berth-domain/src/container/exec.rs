@@ -47,45 +47,55 @@ impl ContainerService {
         if cmd.is_empty() {
             return Err(Error::InvalidRequest("ExecSync: cmd is required".into()));
         }
-        let id = self.resolve(id)?;
-        let s = &self.shared;
-        let record = s.get(&id).await?;
-        if !record.is_running() {
-            return Err(Error::FailedPrecondition(format!(
-                "container {id} is {:?}, not running: cannot exec in it",
-                record.state
-            )));
-        }
-        let fail = |step: &'static str| {
-            let id = id.clone();
-            move |cause: crate::Cause| Error::container(&id, step, cause)
-        };
-        let nonce = crate::shared::new_id()?;
-        let tag = &nonce[..12];
-        let (process_file, pid_file) =
-            (s.layout.exec_process(&id, tag), s.layout.exec_pid(&id, tag));
-        write_process(&s.layout.container_spec(&id), &process_file, &cmd)
-            .map_err(|e| fail("prepare the exec")(e.into()))?;
-        let runtime = s.runtime(&record.runtime_handler)?;
-        let mut guard = ExecGuard {
-            process_file,
-            pid_file,
-            log_file: s.layout.exec_log(&id, tag),
-            runtime: None,
-            done: false,
-        };
-        let command =
-            runtime.exec_command(&id, &guard.process_file, &guard.pid_file, &guard.log_file);
+        let (runtime, mut guard) = self.prepare_exec(id, &cmd, false).await?;
+        let id = guard.container().to_owned();
+        let command = guard.command(&runtime, &id);
         let result = run(command, &mut guard, timeout).await;
-        guard.done = true;
+        guard.finished();
         drop(guard);
         match result {
             Ok(out) => Ok(out),
             Err(Outcome::TimedOut) => Err(Error::DeadlineExceeded(format!(
                 "ExecSync {cmd:?} in container {id} timed out after {timeout:?}; its processes were killed"
             ))),
-            Err(Outcome::Failed(e)) => Err(fail("exec")(e.into())),
+            Err(Outcome::Failed(e)) => Err(Error::container(&id, "exec", e)),
         }
+    }
+
+    /// The running container `id`, by full ID; FailedPrecondition when it is not running.
+    pub(super) async fn running(&self, id: &str) -> Result<String, Error> {
+        let id = self.resolve(id)?;
+        let record = self.shared.get(&id).await?;
+        if !record.is_running() {
+            return Err(Error::FailedPrecondition(format!(
+                "container {id} is {:?}, not running: cannot exec in it",
+                record.state
+            )));
+        }
+        Ok(id)
+    }
+
+    /// What every exec needs before its runtime runs: the container running, its runtime,
+    /// and the exec's files, with `cmd` as the process (on a terminal or not).
+    pub(super) async fn prepare_exec(
+        &self,
+        id: &str,
+        cmd: &[String],
+        terminal: bool,
+    ) -> Result<(berth_oci::Runtime, ExecGuard), Error> {
+        let id = self.running(id).await?;
+        let s = &self.shared;
+        let record = s.get(&id).await?;
+        let runtime = s.runtime(&record.runtime_handler)?;
+        let guard = ExecGuard::new(&s.layout, &id, &crate::shared::new_id()?[..12]);
+        write_process(
+            &s.layout.container_spec(&id),
+            &guard.process_file,
+            cmd,
+            terminal,
+        )
+        .map_err(|e| Error::container(&id, "prepare the exec", e))?;
+        Ok((runtime, guard))
     }
 }
 
@@ -93,7 +103,9 @@ impl ContainerService {
 /// runtime's `exec` process. Dropped before the command finished (the caller went away and
 /// tonic dropped the call), it kills the exec's process tree: nobody will read its output,
 /// and a probe's stray process must not pile up in the container.
-struct ExecGuard {
+pub(super) struct ExecGuard {
+    /// The container's ID.
+    container: String,
     process_file: std::path::PathBuf,
     pid_file: std::path::PathBuf,
     /// The runtime's error log of this exec.
@@ -101,6 +113,54 @@ struct ExecGuard {
     /// A pidfd of the runtime's `exec` process, once it runs.
     runtime: Option<std::os::fd::OwnedFd>,
     done: bool,
+}
+
+impl ExecGuard {
+    /// The files of the exec `tag` of container `id`, removed when the guard goes.
+    pub(super) fn new(layout: &berth_config::StateLayout, id: &str, tag: &str) -> Self {
+        Self {
+            container: id.to_owned(),
+            process_file: layout.exec_process(id, tag),
+            pid_file: layout.exec_pid(id, tag),
+            log_file: layout.exec_log(id, tag),
+            runtime: None,
+            done: false,
+        }
+    }
+
+    /// The container's ID.
+    pub(super) fn container(&self) -> &str {
+        &self.container
+    }
+
+    /// The runtime's `exec` for this exec's files.
+    pub(super) fn command(
+        &self,
+        runtime: &berth_oci::Runtime,
+        id: &str,
+    ) -> tokio::process::Command {
+        runtime.exec_command(id, &self.process_file, &self.pid_file, &self.log_file)
+    }
+
+    /// Keeps a pidfd of the runtime's `exec` process `child`, to make sure it ends.
+    pub(super) fn watch_runtime(&mut self, child: &tokio::process::Child) {
+        self.runtime = child
+            .id()
+            .and_then(|pid| rustix::process::Pid::from_raw(pid as i32))
+            .and_then(|pid| {
+                rustix::process::pidfd_open(pid, rustix::process::PidfdFlags::empty()).ok()
+            });
+    }
+
+    /// The exec ended by itself: nothing to kill when the guard goes.
+    pub(super) fn finished(&mut self) {
+        self.done = true;
+    }
+
+    /// Kills the exec's process tree now.
+    pub(super) fn kill(&self) {
+        kill_exec(&self.pid_file);
+    }
 }
 
 impl Drop for ExecGuard {
@@ -150,7 +210,6 @@ enum Outcome {
     Failed(String),
 }
 
-/// The container's process with `cmd` as its arguments and no terminal.
 /// The exec's process spec could not be written.
 #[derive(Debug, thiserror::Error)]
 enum PrepareError {
@@ -166,10 +225,13 @@ enum PrepareError {
     NoProcess,
 }
 
+/// Writes the container's process with `cmd` as its arguments, with a terminal or not, to
+/// `out`.
 fn write_process(
     config: &std::path::Path,
     out: &std::path::Path,
     cmd: &[String],
+    terminal: bool,
 ) -> Result<(), PrepareError> {
     let io = |path: &std::path::Path| {
         let path = path.to_owned();
@@ -182,7 +244,7 @@ fn write_process(
         .cloned()
         .ok_or(PrepareError::NoProcess)?;
     process["args"] = serde_json::json!(cmd);
-    process["terminal"] = false.into();
+    process["terminal"] = terminal.into();
     std::fs::write(out, process.to_string()).map_err(io(out))
 }
 
@@ -199,12 +261,7 @@ async fn run(
         .stderr(std::process::Stdio::piped())
         .spawn()
         .map_err(|e| Outcome::Failed(format!("cannot run the runtime: {e}")))?;
-    guard.runtime = child
-        .id()
-        .and_then(|pid| rustix::process::Pid::from_raw(pid as i32))
-        .and_then(|pid| {
-            rustix::process::pidfd_open(pid, rustix::process::PidfdFlags::empty()).ok()
-        });
+    guard.watch_runtime(&child);
     let stdout = Arc::new(Mutex::new(Captured::default()));
     let stderr = Arc::new(Mutex::new(Captured::default()));
     let mut readers = Vec::new();
@@ -224,7 +281,7 @@ async fn run(
         Err(_) => {
             // The tree first, then let the runtime's exec reap it and exit: when the call
             // returns, the timed-out process is gone, not a zombie (critest checks `pgrep`).
-            kill_exec(&guard.pid_file);
+            guard.kill();
             if tokio::time::timeout(RUNTIME_EXIT_WAIT, child.wait())
                 .await
                 .is_err()
@@ -248,16 +305,21 @@ async fn run(
         }
     }
     let take = |v: &Arc<Mutex<Captured>>| std::mem::take(&mut *v.lock().expect("exec output"));
-    let exit_code = status.code().unwrap_or_else(|| {
-        use std::os::unix::process::ExitStatusExt;
-        128 + status.signal().unwrap_or(0)
-    });
+    let exit_code = exit_code(status);
     let (stdout, stderr) = fit_reply(take(&stdout), take(&stderr));
     Ok(ExecOutput {
         stdout,
         stderr,
         exit_code,
     })
+}
+
+/// The runtime's exit status as an exit code: 128 + the signal when one killed it.
+pub(super) fn exit_code(status: std::process::ExitStatus) -> i32 {
+    use std::os::unix::process::ExitStatusExt;
+    status
+        .code()
+        .unwrap_or_else(|| 128 + status.signal().unwrap_or(0))
 }
 
 /// What was read from one of the exec's pipes.

@@ -2,7 +2,7 @@
 //! Pure: every input is resolved beforehand (user through the image files, command through
 //! Kubernetes' rules), so the spec can be checked field by field in tests.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
 use berth_store::ResourcesRecord;
@@ -88,6 +88,10 @@ pub struct Resources {
     pub cpuset_mems: String,
     /// Memory limit, bytes.
     pub memory_limit: i64,
+    /// Memory plus swap, bytes: 0 unset, -1 unlimited.
+    pub memory_swap: i64,
+    /// cgroup v2 files to write (`unified`).
+    pub unified: BTreeMap<String, String>,
 }
 
 impl From<&ResourcesRecord> for Resources {
@@ -100,6 +104,8 @@ impl From<&ResourcesRecord> for Resources {
             cpuset_cpus: r.cpuset_cpus.clone(),
             cpuset_mems: r.cpuset_mems.clone(),
             memory_limit: r.memory_limit_in_bytes,
+            memory_swap: r.memory_swap_limit_in_bytes,
+            unified: r.unified.clone(),
         }
     }
 }
@@ -382,12 +388,18 @@ pub fn container_spec(input: &ContainerSpecInput) -> Result<Spec, SpecError> {
         cpu = cpu.mems(r.cpuset_mems.clone());
     }
     let mut resources = LinuxResourcesBuilder::default().cpu(cpu.build()?);
-    if r.memory_limit > 0 {
-        resources = resources.memory(
-            LinuxMemoryBuilder::default()
-                .limit(r.memory_limit)
-                .build()?,
-        );
+    if r.memory_limit > 0 || r.memory_swap != 0 {
+        let mut memory = LinuxMemoryBuilder::default();
+        if r.memory_limit > 0 {
+            memory = memory.limit(r.memory_limit);
+        }
+        if r.memory_swap != 0 {
+            memory = memory.swap(r.memory_swap);
+        }
+        resources = resources.memory(memory.build()?);
+    }
+    if !r.unified.is_empty() {
+        resources = resources.unified(r.unified.clone().into_iter().collect::<HashMap<_, _>>());
     }
     linux.set_resources(Some(resources.build()?));
     spec.set_linux(Some(linux));
@@ -436,6 +448,8 @@ mod tests {
                 cpu_quota: 50_000,
                 cpu_period: 100_000,
                 memory_limit: 64 << 20,
+                memory_swap: 128 << 20,
+                unified: [("pids.max".to_owned(), "64".to_owned())].into(),
                 ..Default::default()
             },
             oom_score_adj: 1000,

@@ -1,5 +1,6 @@
-//! `UpdateContainerResources`: the runtime's `update` applies new CPU, memory and hugepage
-//! limits to a created or running container; the record keeps what was applied.
+//! `UpdateContainerResources`: the runtime's `update` applies new CPU, memory, swap, hugepage
+//! and cgroup v2 (`unified`) limits to a created or running container; the record keeps what
+//! was applied.
 
 use berth_store::ResourcesRecord;
 
@@ -72,8 +73,18 @@ fn oci_resources(r: &ResourcesRecord) -> serde_json::Value {
         cpu.insert("mems".into(), r.cpuset_mems.clone().into());
     }
     let mut out = serde_json::json!({ "cpu": cpu });
+    let mut memory = serde_json::Map::new();
     if r.memory_limit_in_bytes > 0 {
-        out["memory"] = serde_json::json!({ "limit": r.memory_limit_in_bytes });
+        memory.insert("limit".into(), r.memory_limit_in_bytes.into());
+    }
+    if r.memory_swap_limit_in_bytes != 0 {
+        memory.insert("swap".into(), r.memory_swap_limit_in_bytes.into());
+    }
+    if !memory.is_empty() {
+        out["memory"] = memory.into();
+    }
+    if !r.unified.is_empty() {
+        out["unified"] = serde_json::json!(r.unified);
     }
     if !r.hugepage_limits.is_empty() {
         out["hugepageLimits"] = r
@@ -99,6 +110,15 @@ mod tests {
         assert_eq!(
             oci_resources(&r),
             serde_json::json!({"cpu": {"shares": 512}, "memory": {"limit": 1048576}})
+        );
+        let r = ResourcesRecord {
+            memory_swap_limit_in_bytes: -1,
+            unified: [("pids.max".to_owned(), "64".to_owned())].into(),
+            ..Default::default()
+        };
+        assert_eq!(
+            oci_resources(&r),
+            serde_json::json!({"cpu": {}, "memory": {"swap": -1}, "unified": {"pids.max": "64"}})
         );
     }
 }

@@ -9,8 +9,8 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use berth_config::Config;
 use berth_config::defaults::RUNTIME_CANDIDATES;
+use berth_config::{CgroupDriver, Config};
 
 /// One handler and what its probe found.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,8 +40,9 @@ pub struct Handlers {
 }
 
 impl Handlers {
-    /// Resolves and probes every handler, then picks the default.
-    pub async fn probe(config: &Config) -> Self {
+    /// Resolves and probes every handler (through the cgroup driver berth will drive it
+    /// with), then picks the default.
+    pub async fn probe(config: &Config, driver: CgroupDriver) -> Self {
         let layout = config.layout();
         let mut wanted: BTreeMap<String, PathBuf> = config
             .runtimes
@@ -63,10 +64,14 @@ impl Handlers {
                 },
                 Some(binary) => {
                     let scratch = layout.probe_dir(&name);
-                    let problem = berth_oci::probe_runtime(&binary, &scratch)
-                        .await
-                        .err()
-                        .map(|e| e.to_string());
+                    let problem = berth_oci::probe_runtime(
+                        &binary,
+                        &scratch,
+                        driver == CgroupDriver::Systemd,
+                    )
+                    .await
+                    .err()
+                    .map(|e| e.to_string());
                     let features = if problem.is_none() {
                         berth_oci::probe_features(&binary).await
                     } else {

@@ -31,10 +31,10 @@ pub struct RuntimeInfo {
 impl RuntimeInfo {
     /// Probes the runtime handlers and loads the persisted pod CIDR.
     pub async fn start(config: Arc<Config>, store: Arc<Store>) -> Result<Self, Error> {
-        let handlers = Handlers::probe(&config).await;
         let cgroup_driver = config
             .cgroup_driver
             .unwrap_or_else(crate::detect_cgroup_driver);
+        let handlers = Handlers::probe(&config, cgroup_driver).await;
         let pod_cidr = {
             let store = store.clone();
             tokio::task::spawn_blocking(move || store.get_meta(POD_CIDR_KEY))

@@ -1,5 +1,5 @@
 //! The pod sandbox domain: one file per verb (`run`, `status`, `list`, `stop`, `remove`,
-//! `recover`), over the pure rules (`files`), the infra spec (`spec`) and the controller
+//! `recover`, `port_forward`), over the pure rules (`files`), the infra spec (`spec`) and the controller
 //! that drives the infra process (`controller`).
 //!
 //! A sandbox's files (`berth_config::StateLayout`): under `<state>/sandboxes/<id>/`, `netns`
@@ -7,9 +7,11 @@
 //! tmpfs), `bundle/` (`config.json` and an empty `rootfs/`); the infra's monitor in
 //! `<state>/m/<id>/`.
 
+mod cgroup_parent;
 mod controller;
 pub mod files;
 mod list;
+mod port_forward;
 mod recover;
 mod remove;
 mod run;
@@ -32,9 +34,12 @@ pub(crate) use crate::task::blocking;
 pub use crate::request::{DnsConfig, PortMapping, SandboxRequest};
 pub use controller::{InfraController, InfraRef, InfraStatus};
 pub use list::SandboxFilter;
+pub use port_forward::PortError;
 pub use recover::Recovered;
 pub use status::SandboxStatus;
 
+/// Where the node's cgroup file systems are mounted.
+const CGROUP_ROOT: &str = "/sys/fs/cgroup";
 /// How long one CNI plugin may run.
 const CNI_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -69,6 +74,15 @@ impl SandboxService {
 
     fn monitor_dir(&self, id: &str) -> PathBuf {
         self.context.layout.monitor_dir(id)
+    }
+
+    /// Where a pod's cgroup parent lives on this node; `None` without one.
+    fn cgroup_parent(&self, parent: &str) -> Option<cgroup_parent::PodCgroupParent> {
+        cgroup_parent::PodCgroupParent::locate(
+            self.context.cgroup_driver,
+            parent,
+            std::path::Path::new(CGROUP_ROOT),
+        )
     }
 
     fn lock(&self, id: &str) -> Arc<tokio::sync::Mutex<()>> {

@@ -46,8 +46,22 @@ impl SandboxService {
         Ok(())
     }
 
-    /// Deletes the sandbox's directories and record and releases its name and ID.
+    /// Releases the sandbox's cgroup parent if berth made it, deletes the sandbox's
+    /// directories and record and releases its name and ID.
     pub(super) async fn forget(&self, record: &SandboxRecord) -> Result<(), Error> {
+        if record.network.made_cgroup_parent
+            && let Some(parent) = self.cgroup_parent(&record.network.cgroup_parent)
+        {
+            let id = record.id.clone();
+            // Left behind, it is a leak berth warns of, not a reason to keep the pod.
+            blocking("releasing a cgroup parent", move || {
+                if let Err(e) = parent.release() {
+                    tracing::warn!(pod_id = %id, error = %e, "cannot release the pod's cgroup parent");
+                }
+                Ok(())
+            })
+            .await?;
+        }
         let dirs = [self.dir(&record.id), self.monitor_dir(&record.id)];
         let id = record.id.clone();
         blocking("removing sandbox files", move || {

@@ -203,6 +203,14 @@ impl SandboxService {
                 self.attachment(record, "eth0"),
             ))
         };
+        // Whether the runtime is about to make the cgroup parent (no kubelet made it), noted
+        // before it does, so that RemovePodSandbox releases it.
+        if let Some(parent) = self.cgroup_parent(&req.cgroup_parent)
+            && !parent.exists()
+        {
+            record.network.made_cgroup_parent = true;
+            self.save(record).await?;
+        }
         // The infra process and the network come up side by side: the infra joins the pinned
         // namespace whether or not its interfaces exist yet, and neither waits for the other's
         // commands.

@@ -91,7 +91,11 @@ impl SandboxService {
     /// step's result, for the caller to note. Nothing to do for a pod on the host network.
     async fn network_down(&self, record: &SandboxRecord) -> Vec<Result<(), Error>> {
         if record.network.netns.is_empty() {
-            return Vec::new();
+            // A host-network pod, or a run cut short between pinning its namespace and
+            // recording it: no plugin ran (the network comes up after the record), but the
+            // pin may exist, and would keep the sandbox directory busy for ever.
+            let pin = self.context.layout.sandbox_netns(&record.id);
+            return vec![unpin(&record.id, pin).await];
         }
         let fail = |step: &'static str| {
             let id = record.id.clone();
@@ -118,19 +122,21 @@ impl SandboxService {
             self.invoker.del(&list, &eth0),
             self.invoker.del(&loopback, &lo)
         );
-        let (pin, id) = (
-            Path::new(&record.network.netns).to_owned(),
-            record.id.clone(),
-        );
-        let unpinned = blocking("unpinning the netns", move || {
-            netns::remove_pinned(&pin)
-                .map_err(|e| Error::sandbox(&id, "remove the network namespace", e))
-        })
-        .await;
+        let unpinned = unpin(&record.id, Path::new(&record.network.netns).to_owned()).await;
         vec![
             eth0.map_err(fail("CNI DEL")),
             lo.map_err(fail("CNI DEL of loopback")),
             unpinned,
         ]
     }
+}
+
+/// Unpins and deletes pod `id`'s network namespace at `pin`; done when it is not there.
+async fn unpin(id: &str, pin: std::path::PathBuf) -> Result<(), Error> {
+    let id = id.to_owned();
+    blocking("unpinning the netns", move || {
+        netns::remove_pinned(&pin)
+            .map_err(|e| Error::sandbox(&id, "remove the network namespace", e))
+    })
+    .await
 }

@@ -318,6 +318,24 @@ fn resources_of(c: &Object, r: &ResourcesRecord) -> Result<(), InvalidField> {
         &r.cpuset_mems,
         resources::cpuset,
     )?;
+    c.check(
+        "linux.resources.memory_swap_limit_in_bytes",
+        &r.memory_swap_limit_in_bytes.to_string(),
+        |_| resources::memory_swap(r.memory_swap_limit_in_bytes, r.memory_limit_in_bytes),
+    )?;
+    if !r.unified.is_empty() {
+        let v2 = std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists();
+        for (key, value) in &r.unified {
+            c.check("linux.resources.unified key", key, |k| {
+                resources::unified_key(k, v2)
+            })?;
+            c.check(
+                format!("linux.resources.unified[{key:?}]"),
+                value,
+                resources::unified_value,
+            )?;
+        }
+    }
     for (size, limit) in &r.hugepage_limits {
         c.check(
             "linux.resources.hugepage_limits.page_size",

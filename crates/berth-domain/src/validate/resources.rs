@@ -78,6 +78,30 @@ pub enum ResourceRefusal {
         /// The largest limit, bytes.
         max: i64,
     },
+    /// A swap limit that is neither unset, unlimited, nor at least the memory limit.
+    #[error(
+        "must be 0 (unset), -1 (unlimited) or at least memory_limit_in_bytes ({memory}): it is memory plus swap"
+    )]
+    Swap {
+        /// The memory limit, bytes (0: none).
+        memory: i64,
+    },
+    /// A swap limit without a memory limit to add it to.
+    #[error("needs memory_limit_in_bytes: a swap limit is memory plus swap")]
+    SwapWithoutMemory,
+    /// A `unified` key that is not a cgroup v2 controller file.
+    #[error(
+        "is not a cgroup v2 controller file such as \"memory.high\" or \"pids.max\" (a controller of a-z and '_', a dot, a name of letters, digits, '_' and '.'; cgroup.* files are the runtime's)"
+    )]
+    UnifiedKey,
+    /// A `unified` value that is empty or spans lines.
+    #[error("must be one non-empty line")]
+    UnifiedValue,
+    /// `unified` on a node without cgroup v2.
+    #[error(
+        "needs a cgroup v2 node; this node has cgroup v1 (set its limits with the other fields)"
+    )]
+    UnifiedOnV1,
     /// Device permissions other than some of `r`, `w`, `m`.
     #[error("must be made of 'r', 'w' and 'm'")]
     DevicePermissions,
@@ -125,6 +149,50 @@ pub fn cpu_shares(v: i64) -> Result<(), ResourceRefusal> {
             min: SHARES_MIN,
             max: SHARES_MAX,
         })
+    }
+}
+
+/// Swap limit (memory plus swap) in bytes, with the memory limit it adds to: 0 (unset), -1
+/// (unlimited), or at least a memory limit that is set.
+pub fn memory_swap(swap: i64, memory: i64) -> Result<(), ResourceRefusal> {
+    match swap {
+        0 | -1 => Ok(()),
+        _ if memory <= 0 => Err(ResourceRefusal::SwapWithoutMemory),
+        _ if swap >= memory => Ok(()),
+        _ => Err(ResourceRefusal::Swap { memory }),
+    }
+}
+
+/// A `unified` key: a cgroup v2 controller's file (`memory.high`), on a cgroup v2 node
+/// (`v2`). `cgroup.*` files move processes or reshape the tree: the runtime's, not a
+/// request's.
+pub fn unified_key(key: &str, v2: bool) -> Result<(), ResourceRefusal> {
+    let well_formed = key.split_once('.').is_some_and(|(controller, file)| {
+        !controller.is_empty()
+            && !file.is_empty()
+            && controller != "cgroup"
+            && controller
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b == b'_')
+            && file
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.')
+    });
+    if !well_formed {
+        Err(ResourceRefusal::UnifiedKey)
+    } else if !v2 {
+        Err(ResourceRefusal::UnifiedOnV1)
+    } else {
+        Ok(())
+    }
+}
+
+/// A `unified` value: one non-empty line.
+pub fn unified_value(value: &str) -> Result<(), ResourceRefusal> {
+    if value.trim().is_empty() || value.contains(['\n', '\r', '\0']) {
+        Err(ResourceRefusal::UnifiedValue)
+    } else {
+        Ok(())
     }
 }
 
@@ -245,6 +313,59 @@ pub fn device_permissions(p: &str) -> Result<(), ResourceRefusal> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn swap_is_memory_plus_swap() {
+        assert_eq!(memory_swap(0, 0), Ok(()));
+        assert_eq!(memory_swap(-1, 0), Ok(()));
+        assert_eq!(memory_swap(64, 64), Ok(()));
+        assert_eq!(memory_swap(32, 0), Err(ResourceRefusal::SwapWithoutMemory));
+        assert_eq!(
+            memory_swap(32, 64),
+            Err(ResourceRefusal::Swap { memory: 64 })
+        );
+        assert_eq!(
+            memory_swap(-2, 64),
+            Err(ResourceRefusal::Swap { memory: 64 })
+        );
+    }
+
+    #[test]
+    fn unified_takes_controller_files_on_cgroup_v2_only() {
+        for key in ["memory.high", "pids.max", "hugetlb.2MB.max", "io.weight"] {
+            assert_eq!(unified_key(key, true), Ok(()), "{key}");
+            assert_eq!(
+                unified_key(key, false),
+                Err(ResourceRefusal::UnifiedOnV1),
+                "{key}"
+            );
+        }
+        for key in [
+            "",
+            "memory",
+            ".max",
+            "memory.",
+            "cgroup.procs",
+            "../x.y",
+            "a/b.c",
+            "Memory.high",
+        ] {
+            assert_eq!(
+                unified_key(key, true),
+                Err(ResourceRefusal::UnifiedKey),
+                "{key}"
+            );
+        }
+        assert_eq!(unified_value("max"), Ok(()));
+        assert_eq!(unified_value("50000 100000"), Ok(()));
+        for value in ["", " ", "1\n2", "a\0"] {
+            assert_eq!(
+                unified_value(value),
+                Err(ResourceRefusal::UnifiedValue),
+                "{value:?}"
+            );
+        }
+    }
 
     #[test]
     fn numbers() {

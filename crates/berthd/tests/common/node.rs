@@ -126,7 +126,14 @@ impl Node {
     }
 
     pub async fn pod(&mut self, name: &str) -> (String, cri::PodSandboxConfig) {
-        let config = self.pod_config(name);
+        self.pod_with(self.pod_config(name)).await
+    }
+
+    /// Runs a pod from `config` (see `pod_config`).
+    pub async fn pod_with(
+        &mut self,
+        config: cri::PodSandboxConfig,
+    ) -> (String, cri::PodSandboxConfig) {
         let id = self
             .client
             .runtime
@@ -187,6 +194,20 @@ impl Node {
         id
     }
 
+    /// Waits (bounded) until the container's log holds `text`: a script says when it has
+    /// set its traps, rather than a test guessing how long a slow node takes.
+    pub async fn said(&mut self, id: &str, text: &str) {
+        let path = self.state(id).await.log_path;
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !std::fs::read_to_string(&path).is_ok_and(|log| log.contains(text)) {
+            assert!(
+                Instant::now() < deadline,
+                "container {id} never said {text:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     pub async fn start(&mut self, id: &str) -> Result<(), tonic::Status> {
         self.client
             .runtime
@@ -213,6 +234,23 @@ impl Node {
             .runtime
             .remove_container(cri::RemoveContainerRequest {
                 container_id: id.to_owned(),
+            })
+            .await
+            .map(drop)
+    }
+
+    /// UpdateContainerResources with `linux`.
+    pub async fn update(
+        &mut self,
+        id: &str,
+        linux: cri::LinuxContainerResources,
+    ) -> Result<(), tonic::Status> {
+        self.client
+            .runtime
+            .update_container_resources(cri::UpdateContainerResourcesRequest {
+                container_id: id.to_owned(),
+                linux: Some(linux),
+                ..Default::default()
             })
             .await
             .map(drop)

@@ -90,6 +90,9 @@ fn signal_init(shared: &Shared, signal: i32) -> Result<(), String> {
     let Some(pidfd) = &shared.pidfd else {
         return Err("the container's pidfd is not available".into());
     };
+    if signal == libc::SIGKILL {
+        shared.note_kill_requested();
+    }
     match sys::pidfd_send_signal(pidfd.as_fd(), signal) {
         Ok(()) => Ok(()),
         Err(e) if e.raw_os_error() == Some(libc::ESRCH) => Ok(()),

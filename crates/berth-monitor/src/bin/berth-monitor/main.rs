@@ -14,11 +14,12 @@
 //!
 //! This file owns the arguments, the fork and the wiring of the jobs, each in its module:
 //! `runtime` (runtime commands), `console` (the terminal), `output` (the CRI log), `reaper`
-//! (the exit), `control` (berthd's requests), over the state in `shared`; `sys` holds the
-//! `unsafe`.
+//! (the exit, with `oom` for OOM kills), `control` (berthd's requests), over the state in
+//! `shared`; `sys` holds the `unsafe`.
 
 mod console;
 mod control;
+mod oom;
 mod output;
 mod reaper;
 mod runtime;

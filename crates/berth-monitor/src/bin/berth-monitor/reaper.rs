@@ -5,12 +5,13 @@
 use std::fs::File;
 use std::io::Write;
 use std::os::fd::AsFd;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use berth_monitor::{EXIT_FILE, Exit, SOCKET_FILE, cgroup};
+use berth_monitor::{EXIT_FILE, Exit, SOCKET_FILE};
 
+use crate::oom;
 use crate::shared::Shared;
 use crate::sys;
 
@@ -48,37 +49,40 @@ fn reap(shared: &Shared) -> ! {
     std::process::exit(0);
 }
 
-/// Waits until the init has ended and reaps it; sweeps orphans meanwhile.
+/// Waits until the init has ended and reaps it; sweeps orphans meanwhile. The OOM-kill
+/// count is read each time its file changes and once more as the init ends (see `oom`).
 fn wait_for_init(shared: &Shared) -> Exit {
+    let mut oom_seen = false;
     loop {
-        match &shared.pidfd {
-            Some(pidfd) => {
-                let _ = sys::poll_readable(&[pidfd.as_fd()], LIVENESS_INTERVAL_MS);
-            }
-            None => std::thread::sleep(Duration::from_millis(LIVENESS_INTERVAL_MS as u64)),
+        let mut fds = Vec::with_capacity(2);
+        fds.extend(shared.pidfd.as_ref().map(AsFd::as_fd));
+        fds.extend(shared.oom.notices());
+        if fds.is_empty() {
+            std::thread::sleep(Duration::from_millis(LIVENESS_INTERVAL_MS as u64));
+        } else {
+            let _ = sys::poll_readable(&fds, LIVENESS_INTERVAL_MS);
         }
-        // Read before the reap, the moment the init ended: under the systemd driver its
-        // scope, and the counter with it, goes as soon as systemd sees it empty.
-        let oom_killed = oom_kills(shared.oom_counter.as_deref()) > 0;
-        match sys::try_reap(shared.pid) {
-            Ok(Some(status)) => {
-                return Exit {
-                    oom_killed,
-                    ..decode(status)
-                };
-            }
+        // Also read before the reap, the moment the init ended, in case no notice came.
+        let last = shared.oom.kills();
+        oom_seen |= last.unwrap_or(0) > 0;
+        let exit = match sys::try_reap(shared.pid) {
+            Ok(Some(status)) => decode(status),
             // Belt and braces: if the process is gone and we could not reap it, say so.
-            Err(_) if !sys::exists(shared.pid) => {
-                return Exit {
-                    code: 255,
-                    signal: None,
-                    at_ns: now_ns(),
-                    oom_killed,
-                };
+            Err(_) if !sys::exists(shared.pid) => Exit {
+                code: 255,
+                signal: None,
+                at_ns: now_ns(),
+                oom_killed: false,
+            },
+            _ => {
+                sweep_orphans(shared);
+                continue;
             }
-            _ => {}
-        }
-        sweep_orphans(shared);
+        };
+        let oom_killed = oom::judge(oom_seen, last, exit.signal, shared.kill_requested(), || {
+            shared.oom.parent_counted_one()
+        });
+        return Exit { oom_killed, ..exit };
     }
 }
 
@@ -98,21 +102,6 @@ fn sweep_orphans(shared: &Shared) {
 }
 
 /// The exit a raw wait status describes, reaped now.
-/// The OOM-kill counter file of `pid`'s cgroup (see `Shared::oom_counter`).
-pub fn oom_counter(pid: i32) -> Option<PathBuf> {
-    let proc_cgroup = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).ok()?;
-    let unified = Path::new("/sys/fs/cgroup/cgroup.controllers").exists();
-    Some(cgroup::memory_cgroup(&proc_cgroup, unified)?.join(cgroup::oom_counter_file(unified)))
-}
-
-/// The `oom_kill` count in a counter file; 0 when it cannot be read.
-fn oom_kills(counter: Option<&Path>) -> u64 {
-    counter
-        .and_then(|file| std::fs::read_to_string(file).ok())
-        .and_then(|text| cgroup::oom_kill_count(&text))
-        .unwrap_or(0)
-}
-
 fn decode(status: i32) -> Exit {
     if libc::WIFSIGNALED(status) {
         let signal = libc::WTERMSIG(status);
@@ -152,16 +141,6 @@ fn write_exit(dir: &Path, exit: &Exit) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn an_unreadable_counter_counts_no_kill() {
-        let dir = tempfile::tempdir().unwrap();
-        let events = dir.path().join("memory.events");
-        std::fs::write(&events, "oom 1\noom_kill 1\n").unwrap();
-        assert_eq!(oom_kills(Some(&events)), 1);
-        assert_eq!(oom_kills(Some(&dir.path().join("gone"))), 0);
-        assert_eq!(oom_kills(None), 0);
-    }
 
     #[test]
     fn exits_decode_codes_and_signals() {

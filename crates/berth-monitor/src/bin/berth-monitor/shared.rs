@@ -6,11 +6,13 @@
 use std::fs::File;
 use std::os::fd::OwnedFd;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use berth_monitor::{Exit, Status};
 
+use crate::oom::OomWatch;
 use crate::runtime::Runtime;
 
 /// How often a wait for the output to drain looks again.
@@ -29,9 +31,11 @@ pub struct Shared {
     /// The init's pidfd, where the kernel has pidfds: waited on by the reaper, and the only
     /// way a signal reaches the init.
     pub pidfd: Option<OwnedFd>,
-    /// Where the kernel counts OOM kills of the container's cgroup: `memory.events` of its
-    /// cgroup on v2, `memory.oom_control` of its memory cgroup on v1. Found while it runs.
-    pub oom_counter: Option<PathBuf>,
+    /// The container's OOM-kill counters (see `oom`).
+    pub oom: OomWatch,
+    /// Whether berthd asked the monitor for a SIGKILL (a kill it asked for is not the OOM
+    /// killer's).
+    kill_requested: AtomicBool,
     state: Mutex<State>,
     changed: Condvar,
 }
@@ -62,7 +66,8 @@ impl Shared {
             log_path,
             pid,
             pidfd: crate::sys::pidfd_open(pid),
-            oom_counter: crate::reaper::oom_counter(pid),
+            oom: OomWatch::of(pid),
+            kill_requested: AtomicBool::new(false),
             state: Mutex::new(State {
                 status: Status {
                     pid,
@@ -84,6 +89,16 @@ impl Shared {
     /// The container's state now.
     pub fn status(&self) -> Status {
         self.lock().status.clone()
+    }
+
+    /// Records that berthd asked for a SIGKILL.
+    pub fn note_kill_requested(&self) {
+        self.kill_requested.store(true, Ordering::SeqCst);
+    }
+
+    /// Whether berthd asked for a SIGKILL.
+    pub fn kill_requested(&self) -> bool {
+        self.kill_requested.load(Ordering::SeqCst)
     }
 
     /// Records that `start` succeeded.

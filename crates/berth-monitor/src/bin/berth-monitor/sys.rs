@@ -112,6 +112,30 @@ pub fn poll_readable(fds: &[BorrowedFd<'_>], timeout_ms: i32) -> io::Result<Vec<
     Ok(polled.iter().map(|p| p.revents != 0).collect())
 }
 
+/// An inotify descriptor (non-blocking) that becomes readable whenever `file` is modified;
+/// `None` where it cannot be watched.
+pub fn watch_modifications(file: &std::path::Path) -> Option<OwnedFd> {
+    use std::os::unix::ffi::OsStrExt;
+    let path = std::ffi::CString::new(file.as_os_str().as_bytes()).ok()?;
+    // SAFETY: plain syscall; the fd is owned right after.
+    let fd = unsafe { libc::inotify_init1(libc::IN_CLOEXEC | libc::IN_NONBLOCK) };
+    if fd < 0 {
+        return None;
+    }
+    // SAFETY: a fresh fd that nothing else owns.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    // SAFETY: a valid inotify fd and a NUL-terminated path.
+    let wd = unsafe { libc::inotify_add_watch(fd.as_raw_fd(), path.as_ptr(), libc::IN_MODIFY) };
+    (wd >= 0).then_some(fd)
+}
+
+/// Reads and drops whatever events are queued on a non-blocking descriptor.
+pub fn drain_events(fd: BorrowedFd<'_>) {
+    let mut buf = [0u8; 1024];
+    // SAFETY: reading into a buffer of the given length; stops at EAGAIN or end.
+    while unsafe { libc::read(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) } > 0 {}
+}
+
 /// Reaps `pid` if it has ended: its raw wait status then, `None` while it runs.
 pub fn try_reap(pid: i32) -> io::Result<Option<i32>> {
     let mut status = 0;
