@@ -94,6 +94,10 @@ pub struct Launch<'a> {
     pub log_path: Option<&'a Path>,
     /// The container has a terminal.
     pub tty: bool,
+    /// The container's input stays open for attachers.
+    pub stdin: bool,
+    /// ... and closes after the first attacher's input ends.
+    pub stdin_once: bool,
     /// The runtime drives cgroups through systemd.
     pub systemd_cgroup: bool,
 }
@@ -116,6 +120,12 @@ pub fn spawn(launch: &Launch<'_>) -> Result<i32, MonitorError> {
     }
     if launch.tty {
         command.args(["--tty", "true"]);
+    }
+    if launch.stdin {
+        command.args(["--stdin", "true"]);
+        if launch.stdin_once {
+            command.args(["--stdin-once", "true"]);
+        }
     }
     if launch.systemd_cgroup {
         command.args(["--systemd-cgroup", "true"]);

@@ -130,6 +130,8 @@ pub(crate) fn container_request(
         annotations: config.annotations.into_iter().collect(),
         log_path: config.log_path,
         tty: config.tty,
+        stdin: config.stdin,
+        stdin_once: config.stdin_once,
         resources: resources(linux.resources.unwrap_or_default()),
         security: SecurityRequest {
             privileged: sc.privileged,

@@ -344,8 +344,24 @@ impl RuntimeService for Cri {
         &self,
         req: Request<cri::AttachRequest>,
     ) -> Result<Response<cri::AttachResponse>, Status> {
-        self.pending(Call::mutating("Attach").container(&req.get_ref().container_id))
-            .await
+        let req = req.into_inner();
+        let id = req.container_id.clone();
+        let streaming = self.streaming.clone();
+        self.call(Call::read("Attach").container(&id), |d| async move {
+            let stdio = Stdio {
+                tty: req.tty,
+                stdin: req.stdin,
+                stdout: req.stdout,
+                stderr: req.stderr,
+            };
+            let request = crate::streaming::attach_request(stdio);
+            let container = d.containers.check_attach(&id, &request).await?;
+            let url = streaming
+                .url(Target::Attach { container, stdio })
+                .map_err(Failure::Streaming)?;
+            Ok(cri::AttachResponse { url })
+        })
+        .await
     }
 
     async fn port_forward(

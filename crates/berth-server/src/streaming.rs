@@ -1,10 +1,10 @@
 //! The streaming server's view of the node: `berth_streaming::Backend` over the domain (an
-//! exec runs through the container service, a port-forward connects through the sandbox
-//! service), reached through the same gate as the RPCs.
+//! exec runs and an attach joins through the container service, a port-forward connects
+//! through the sandbox service), reached through the same gate as the RPCs.
 
 use std::sync::Arc;
 
-use berth_domain::container::ExecRequest;
+use berth_domain::container::{AttachRequest, ExecRequest, Input, Output};
 use berth_streaming::{Backend, BackendError, Process, Stdio};
 
 use crate::Gate;
@@ -45,16 +45,41 @@ impl Backend for NodeBackend {
             stderr: stdio.stderr,
         };
         let mut session = domain.containers.exec_session(container, &request).await?;
-        let resize = session.terminal.take().map(|terminal| {
-            Box::new(move |w, h| terminal.resize(w, h)) as Box<dyn Fn(u16, u16) + Send + Sync>
-        });
-        Ok(Process {
-            stdin: session.stdin.take(),
-            stdout: session.stdout.take(),
-            stderr: session.stderr.take(),
-            resize,
-            exit: Box::pin(async move { session.wait().await.map_err(BackendError::from) }),
-        })
+        let (stdin, stdout, stderr) = (
+            session.stdin.take(),
+            session.stdout.take(),
+            session.stderr.take(),
+        );
+        let terminal = session.terminal.take();
+        Ok(process(
+            (stdin, stdout, stderr),
+            terminal,
+            |t, w, h| t.resize(w, h),
+            async move { Ok(session.wait().await?) },
+        ))
+    }
+
+    async fn attach(&self, container: &str, stdio: Stdio) -> Result<Process, BackendError> {
+        let domain = self.domain()?;
+        let mut session = domain
+            .containers
+            .attach(container, &attach_request(stdio))
+            .await?;
+        let (stdin, stdout, stderr) = (
+            session.stdin.take(),
+            session.stdout.take(),
+            session.stderr.take(),
+        );
+        let terminal = session.terminal.take();
+        Ok(process(
+            (stdin, stdout, stderr),
+            terminal,
+            |t, w, h| t.resize(w, h),
+            async move {
+                session.wait().await?;
+                Ok(0)
+            },
+        ))
     }
 
     async fn port_forward(
@@ -64,5 +89,33 @@ impl Backend for NodeBackend {
     ) -> Result<tokio::net::TcpStream, BackendError> {
         let domain = self.domain()?;
         Ok(domain.sandboxes.port_forward(pod, port).await?)
+    }
+}
+
+/// A session's process: its stdio, its terminal (sized by `resize`), its end.
+fn process<T: Send + Sync + 'static>(
+    (stdin, stdout, stderr): (Option<Input>, Option<Output>, Option<Output>),
+    terminal: Option<T>,
+    resize: fn(&T, u16, u16),
+    exit: impl Future<Output = Result<i32, BackendError>> + Send + 'static,
+) -> Process {
+    Process {
+        stdin,
+        stdout,
+        stderr,
+        resize: terminal.map(|terminal| {
+            Box::new(move |w, h| resize(&terminal, w, h)) as Box<dyn Fn(u16, u16) + Send + Sync>
+        }),
+        exit: Box::pin(exit),
+    }
+}
+
+/// The domain's attach request for a session's stdio.
+pub(crate) fn attach_request(stdio: Stdio) -> AttachRequest {
+    AttachRequest {
+        tty: stdio.tty,
+        stdin: stdio.stdin,
+        stdout: stdio.stdout,
+        stderr: stdio.stderr,
     }
 }

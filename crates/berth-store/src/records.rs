@@ -256,6 +256,12 @@ pub struct ContainerSpecRecord {
     /// Whether it has a terminal.
     #[serde(default)]
     pub tty: bool,
+    /// Whether its input is open for attachers (CRI `stdin`).
+    #[serde(default)]
+    pub stdin: bool,
+    /// Whether that input closes after the first attacher's ends (CRI `stdin_once`).
+    #[serde(default)]
+    pub stdin_once: bool,
     /// The runtime's `cgroupsPath`.
     #[serde(default)]
     pub cgroups_path: String,

@@ -1,5 +1,5 @@
 //! The seam between the streaming protocols and the node: what a session asks of berth's
-//! domain (run a command in a container, connect to a pod's port). berthd implements it over
+//! domain (run a command in a container, attach to one, connect to a pod's port). berthd implements it over
 //! the domain services; unit tests implement it with plain processes.
 
 use std::future::Future;
@@ -45,6 +45,14 @@ pub trait Backend: Send + Sync + 'static {
         &self,
         container: &str,
         cmd: &[String],
+        stdio: Stdio,
+    ) -> impl Future<Output = Result<Process, BackendError>> + Send;
+
+    /// Joins the stdio of `container` itself, as `stdio` says; the process "exits" (with 0)
+    /// once the container has exited and its output was sent, and dropping it detaches.
+    fn attach(
+        &self,
+        container: &str,
         stdio: Stdio,
     ) -> impl Future<Output = Result<Process, BackendError>> + Send;
 

@@ -2,7 +2,7 @@
 //!
 //! Owns: the HTTP listener and its upgrades (`server`), the single-use URL tokens
 //! (`tokens`), the wire protocols (`spdy`, `websocket`), and Kubernetes' streaming protocols
-//! on top of them (`remotecommand` for exec, `portforward`). It must not know containers or
+//! on top of them (`remotecommand` for exec and attach, `portforward`). It must not know containers or
 //! pods: what a session asks of the node goes through [`Backend`], which berthd implements
 //! over its domain.
 
@@ -20,7 +20,7 @@ pub use server::{BindError, PORT_FORWARD_PROTOCOL, Streaming, Timeouts, Tls, Tls
 pub use status::Outcome;
 pub use tokens::{MAX_IN_FLIGHT, TOKEN_TTL, TokenError, Tokens};
 
-/// What a streaming URL was made for: the request Exec or PortForward checked.
+/// What a streaming URL was made for: the request Exec, Attach or PortForward checked.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Target {
     /// Run `cmd` in `container` with `stdio`.
@@ -32,6 +32,13 @@ pub enum Target {
         /// Which stdio the session carries.
         stdio: Stdio,
     },
+    /// Join the stdio of `container` itself, as `stdio` says.
+    Attach {
+        /// The container's full ID.
+        container: String,
+        /// Which stdio the session carries.
+        stdio: Stdio,
+    },
     /// Forward connections to ports of `pod`.
     PortForward {
         /// The pod's full ID.
@@ -40,10 +47,26 @@ pub enum Target {
 }
 
 impl Target {
+    /// The container, the command and the stdio of an exec's or an attach's target.
+    pub fn remote_command(&self) -> Option<(&str, remotecommand::Command<'_>, Stdio)> {
+        match self {
+            Target::Exec {
+                container,
+                cmd,
+                stdio,
+            } => Some((container, remotecommand::Command::Exec(cmd), *stdio)),
+            Target::Attach { container, stdio } => {
+                Some((container, remotecommand::Command::Attach, *stdio))
+            }
+            Target::PortForward { .. } => None,
+        }
+    }
+
     /// The URL path's first part for this target.
     pub fn verb(&self) -> &'static str {
         match self {
             Target::Exec { .. } => "exec",
+            Target::Attach { .. } => "attach",
             Target::PortForward { .. } => "portforward",
         }
     }

@@ -304,17 +304,14 @@ fn route<B: Backend>(req: Request<Body>, shared: &Arc<Shared<B>>) -> Response<Fu
             Target::PortForward { pod } => {
                 portforward::spdy::serve(io, s.backend.clone(), &pod, s.timeouts, gone).await;
             }
-            Target::Exec {
-                container,
-                cmd,
-                stdio,
-            } => {
+            Target::Exec { .. } | Target::Attach { .. } => {
+                let (container, command, stdio) = target.remote_command().expect("exec or attach");
                 let version = remotecommand::Version::of(protocol).expect("a served protocol");
-                remotecommand::spdy::serve_exec(
+                remotecommand::spdy::serve(
                     io,
                     &*s.backend,
-                    &container,
-                    &cmd,
+                    container,
+                    command,
                     stdio,
                     version,
                     s.timeouts,
@@ -344,7 +341,7 @@ fn upgrade_websocket<B: Backend>(
     let offered = offered_protocols(&req, "sec-websocket-protocol");
     let served: &[&'static str] = match target {
         Target::PortForward { .. } => &[websocket::TUNNEL_PROTOCOL],
-        Target::Exec { .. } => websocket::CHANNEL_PROTOCOLS,
+        Target::Exec { .. } | Target::Attach { .. } => websocket::CHANNEL_PROTOCOLS,
     };
     let offered_refs: Vec<&str> = offered.iter().map(String::as_str).collect();
     let Some(protocol) = remotecommand::negotiate(&offered_refs, served) else {
@@ -374,11 +371,8 @@ fn upgrade_websocket<B: Backend>(
                 );
                 tokio::join!(carry, serve);
             }
-            Target::Exec {
-                container,
-                cmd,
-                stdio,
-            } => {
+            Target::Exec { .. } | Target::Attach { .. } => {
+                let (container, command, stdio) = target.remote_command().expect("exec or attach");
                 let version = remotecommand::Version::of(protocol).expect("a served protocol");
                 let wanted = websocket::Wanted {
                     stdin: stdio.stdin,
@@ -400,8 +394,8 @@ fn upgrade_websocket<B: Backend>(
                 };
                 let exec = remotecommand::execute(
                     &*s.backend,
-                    &container,
-                    &cmd,
+                    container,
+                    command,
                     stdio,
                     version,
                     channels,

@@ -23,6 +23,9 @@ pub struct ExecInput {
     pub stderr: bool,
     /// A terminal size sent first, with a terminal.
     pub size: Option<(u16, u16)>,
+    /// Input is sent only once the output has shown these bytes (SPDY only): an attacher
+    /// knows it is attached when it sees what the container writes.
+    pub wait_for: Option<Vec<u8>>,
 }
 
 /// What an exec received.
@@ -147,6 +150,30 @@ async fn open(
     session.open(headers).await.map_err(io::Error::other)
 }
 
+/// Reads `reader` to its end; says on `seen` when what was read holds `wanted`.
+async fn read_watching(
+    mut reader: impl AsyncRead + Unpin,
+    wanted: Option<Vec<u8>>,
+    seen: tokio::sync::oneshot::Sender<()>,
+) -> Vec<u8> {
+    let mut seen = Some(seen);
+    let mut out = Vec::new();
+    let mut buf = vec![0u8; 16 * 1024];
+    while let Ok(n) = reader.read(&mut buf).await {
+        if n == 0 {
+            break;
+        }
+        out.extend_from_slice(&buf[..n]);
+        if let Some(wanted) = &wanted
+            && out.windows(wanted.len()).any(|w| w == &wanted[..])
+            && let Some(seen) = seen.take()
+        {
+            let _ = seen.send(());
+        }
+    }
+    out
+}
+
 async fn read_all(mut reader: impl AsyncRead + Unpin) -> Vec<u8> {
     let mut out = Vec::new();
     let _ = reader.read_to_end(&mut out).await;
@@ -181,20 +208,33 @@ pub async fn spdy_exec(url: &str, input: ExecInput) -> io::Result<ExecOutput> {
             .write_all(format!("{{\"Width\":{w},\"Height\":{h}}}\n").as_bytes())
             .await?;
     }
-    if let (Some(stdin), Some(data)) = (stdin, input.stdin) {
-        let (_, mut writer) = stdin.split();
-        writer.write_all(&data).await?;
-        writer.shutdown().await?;
-    }
+    let (seen, shown) = tokio::sync::oneshot::channel();
+    let waits = input.wait_for.is_some();
+    let send_input = async move {
+        if let (Some(stdin), Some(data)) = (stdin, input.stdin) {
+            if waits {
+                let _ = shown.await;
+            }
+            let (_, mut writer) = stdin.split();
+            writer.write_all(&data).await?;
+            writer.shutdown().await?;
+        }
+        io::Result::Ok(())
+    };
     let (error_reader, _error_writer) = error.split();
     let (stdout_reader, _) = stdout.split();
     let stderr_reader: Option<StreamReader> = stderr.map(|s| s.split().0);
-    let (stdout, stderr) = tokio::join!(read_all(stdout_reader), async {
-        match stderr_reader {
-            Some(r) => read_all(r).await,
-            None => Vec::new(),
+    let (sent, stdout, stderr) = tokio::join!(
+        send_input,
+        read_watching(stdout_reader, input.wait_for, seen),
+        async {
+            match stderr_reader {
+                Some(r) => read_all(r).await,
+                None => Vec::new(),
+            }
         }
-    });
+    );
+    sent?;
     let status = read_all(error_reader).await;
     drop(resize);
     session.close().await;

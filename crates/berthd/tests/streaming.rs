@@ -1,8 +1,8 @@
-//! Exec and PortForward through berth's streaming server, driven by our own SPDY and
+//! Exec, Attach and PortForward through berth's streaming server, driven by our own SPDY and
 //! WebSocket clients (berth_testkit::streaming) against the real berthd, real runc and real
 //! pods: stdio and exit codes, a terminal and its size, stdin's end, single-use URLs, a client
-//! that vanishes, port-forward to a listener and to a closed port, and no threads or fds left
-//! behind after many sessions. Needs root.
+//! that vanishes, two attachers at once and `stdin_once`, port-forward to a listener and to a
+//! closed port, and no threads or fds left behind after many sessions. Needs root.
 
 mod common;
 
@@ -39,6 +39,147 @@ async fn exec_url(
         })
         .await
         .map(|r| r.into_inner().url)
+}
+
+/// The URL Attach hands out for `id`.
+async fn attach_url(
+    n: &mut Node,
+    id: &str,
+    tty: bool,
+    stdin: bool,
+) -> Result<String, tonic::Status> {
+    n.client
+        .runtime
+        .attach(cri::AttachRequest {
+            container_id: id.to_owned(),
+            tty,
+            stdin,
+            stdout: true,
+            stderr: !tty,
+        })
+        .await
+        .map(|r| r.into_inner().url)
+}
+
+/// Reads lines until it has two, ticking meanwhile so that an attacher knows it is attached.
+const TWO_LINES: &str = "(while :; do echo tick; sleep 0.1; done) & ticker=$!
+n=0
+while read line; do echo \"got $line\"; n=$((n+1)); [ $n -ge 2 ] && break; done
+kill $ticker; echo both-in; exit 3";
+
+/// Two attachers at once: each gets the container's output and writes to its input (which
+/// the first one's end of input does not close without `stdin_once`), both learn of its end,
+/// and the CRI log keeps being written.
+#[tokio::test]
+async fn two_attachers_share_a_containers_stdio() {
+    let mut n = node().await;
+    let pod = n.pod("attach").await;
+    let mut config = n.config("two", TWO_LINES);
+    config.stdin = true;
+    let id = n.create(&pod, config).await.unwrap();
+    n.start(&id).await.unwrap();
+    let mut attachers = Vec::new();
+    for line in ["a\n", "b\n"] {
+        let url = attach_url(&mut n, &id, false, true).await.unwrap();
+        attachers.push(tokio::spawn(async move {
+            let input = ExecInput {
+                stdin: Some(line.as_bytes().to_vec()),
+                stderr: true,
+                wait_for: Some(b"tick".to_vec()),
+                ..Default::default()
+            };
+            tokio::time::timeout(Duration::from_secs(60), spdy_exec(&url, input)).await
+        }));
+    }
+    for attacher in attachers {
+        let out = attacher.await.unwrap().expect("attach ended").unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(stdout.contains("both-in"), "{stdout:?}");
+        // An attach says how the session went, not the container's exit code.
+        assert_eq!(out.exit_code(), Some(0), "{out:?}");
+    }
+    n.said(&id, "got a").await;
+    n.said(&id, "got b").await;
+    n.said(&id, "both-in").await;
+}
+
+/// `stdin_once`: the container reads end of file once its first attacher's input ended
+/// (here over WebSocket); a terminal's size reaches the container; and what cannot be
+/// attached to is refused as the kubelet refuses it.
+#[tokio::test]
+async fn attach_honours_stdin_once_and_terminal_size_and_refuses_what_it_cannot() {
+    let mut n = node().await;
+    let pod = n.pod("attach-once").await;
+    let mut config = n.config("once", "cat; echo cat-saw-eof");
+    config.stdin = true;
+    config.stdin_once = true;
+    let once = n.create(&pod, config).await.unwrap();
+    let refused = attach_url(&mut n, &once, false, true).await.unwrap_err();
+    assert_eq!(refused.code(), Code::FailedPrecondition, "{refused:?}");
+    assert!(
+        refused.message().contains("cannot attach to it"),
+        "{refused:?}"
+    );
+    n.start(&once).await.unwrap();
+    let url = attach_url(&mut n, &once, false, true).await.unwrap();
+    let input = ExecInput {
+        stdin: Some(b"hello\n".to_vec()),
+        stderr: true,
+        ..Default::default()
+    };
+    let out = tokio::time::timeout(Duration::from_secs(60), ws_exec(&url, input))
+        .await
+        .expect("attach ended")
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "hello\ncat-saw-eof\n");
+    assert_eq!(out.exit_code(), Some(0), "{out:?}");
+
+    let mut config = n.config(
+        "term",
+        "while ! read -t 1 x; do echo tick; done; busybox stty size",
+    );
+    config.tty = true;
+    config.stdin = true;
+    let term = n.create(&pod, config).await.unwrap();
+    n.start(&term).await.unwrap();
+    let url = attach_url(&mut n, &term, true, true).await.unwrap();
+    let input = ExecInput {
+        stdin: Some(b"go\n".to_vec()),
+        tty: true,
+        size: Some((100, 30)),
+        wait_for: Some(b"tick".to_vec()),
+        ..Default::default()
+    };
+    let out = tokio::time::timeout(Duration::from_secs(60), spdy_exec(&url, input))
+        .await
+        .expect("attach ended")
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("30 100"), "{stdout:?}");
+
+    let bad = [
+        (true, true, true, Code::InvalidArgument),
+        (false, false, false, Code::InvalidArgument),
+    ];
+    for (tty, stdout, stderr, code) in bad {
+        let refused = n
+            .client
+            .runtime
+            .attach(cri::AttachRequest {
+                container_id: term.clone(),
+                tty,
+                stdin: false,
+                stdout,
+                stderr,
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(refused.code(), code, "{refused:?}");
+    }
+    let unknown = attach_url(&mut n, "no-such-container", false, false)
+        .await
+        .unwrap_err();
+    assert_eq!(unknown.code(), Code::NotFound, "{unknown:?}");
 }
 
 async fn forward_url(n: &mut Node, pod: &str) -> String {

@@ -151,6 +151,8 @@ impl ContainerService {
             stop_signal,
             spec: ContainerSpecRecord {
                 tty: req.tty,
+                stdin: req.stdin,
+                stdin_once: req.stdin_once,
                 resources: req.resources.clone(),
                 cgroups_path: cgroup::cgroups_path(
                     s.cgroup_driver,
@@ -279,13 +281,13 @@ async fn build(
             .map_err(|e| format!("{}: {e}", parent.display()))
             .map_err(failed(&id, "create the log directory"))?;
     }
-    let (monitor_bin, binary, runtime_root, state, tty) = (
+    let (monitor_bin, binary, runtime_root, state) = (
         s.helpers.monitor.clone(),
         runtime.binary().to_owned(),
         s.layout.runtime_root(&record.runtime_handler),
         s.monitor_dir(&id),
-        req.tty,
     );
+    let (tty, stdin, stdin_once) = (req.tty, req.stdin, req.stdin_once);
     let (oci_id, systemd_cgroup) = (id.clone(), s.systemd_cgroup());
     let pid = blocking("creating the container", move || {
         monitor::spawn(&monitor::Launch {
@@ -297,6 +299,8 @@ async fn build(
             state: &state,
             log_path: log.as_deref(),
             tty,
+            stdin,
+            stdin_once,
             systemd_cgroup,
         })
         .map_err(|reason| Error::container_runtime(&oci_id, "create the container", reason))

@@ -63,12 +63,12 @@ impl ContainerService {
     }
 
     /// The running container `id`, by full ID; FailedPrecondition when it is not running.
-    pub(super) async fn running(&self, id: &str) -> Result<String, Error> {
+    pub(super) async fn running(&self, id: &str, to: &str) -> Result<String, Error> {
         let id = self.resolve(id)?;
         let record = self.shared.get(&id).await?;
         if !record.is_running() {
             return Err(Error::FailedPrecondition(format!(
-                "container {id} is {:?}, not running: cannot exec in it",
+                "container {id} is {:?}, not running: cannot {to}",
                 record.state
             )));
         }
@@ -83,7 +83,7 @@ impl ContainerService {
         cmd: &[String],
         terminal: bool,
     ) -> Result<(berth_oci::Runtime, ExecGuard), Error> {
-        let id = self.running(id).await?;
+        let id = self.running(id, "exec in it").await?;
         let s = &self.shared;
         let record = s.get(&id).await?;
         let runtime = s.runtime(&record.runtime_handler)?;

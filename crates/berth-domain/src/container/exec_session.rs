@@ -110,7 +110,7 @@ impl ContainerService {
             return Err(Error::InvalidRequest("Exec: cmd is required".into()));
         }
         check_streams(request.tty, request.stdin, request.stdout, request.stderr)?;
-        self.running(id).await
+        self.running(id, "exec in it").await
     }
 
     /// Starts `request`'s command in the container.

@@ -1,5 +1,5 @@
 //! The container service, one file per verb: `create`, `start`, `stop`, `remove`, `status`,
-//! `list`, `update`, `exec` (ExecSync), `exec_session` (the streaming Exec) and `logs` (ReopenContainerLog); `exit` is the exit
+//! `list`, `update`, `exec` (ExecSync), `exec_session` (the streaming Exec), `attach` and `logs` (ReopenContainerLog); `exit` is the exit
 //! path every container's exit goes through. `create` only orchestrates: `assemble` builds
 //! the spec from the request, the pod, the image's defaults and the node, with `mounts`,
 //! `devices` (and hugepages) and `accounts` (the image's passwd and group). Pure rules live
@@ -16,6 +16,7 @@
 
 mod accounts;
 mod assemble;
+mod attach;
 mod create;
 mod devices;
 mod exec;
@@ -53,6 +54,7 @@ pub use crate::request::{
     ContainerRequest, DeviceRequest, GroupsPolicy, MountRequest, Propagation, SeccompProfile,
     SecurityRequest, UserRequest,
 };
+pub use attach::{AttachRequest, AttachSession, AttachTerminal};
 pub use exec::ExecOutput;
 pub use exec_session::{ExecRequest, ExecSession, Input, Output, Terminal};
 pub use status::ContainerStatus;

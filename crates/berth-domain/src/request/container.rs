@@ -38,6 +38,10 @@ pub struct ContainerRequest {
     pub log_path: String,
     /// Allocate a terminal.
     pub tty: bool,
+    /// Keep the container's input open for attachers (CRI `stdin`).
+    pub stdin: bool,
+    /// Close that input after the first attacher's ends (CRI `stdin_once`).
+    pub stdin_once: bool,
     /// CPU, memory, hugepages and OOM score, as the runtime applies them.
     pub resources: ResourcesRecord,
     /// Privilege, capabilities, user, namespaces, seccomp.

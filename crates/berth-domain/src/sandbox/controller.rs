@@ -94,6 +94,8 @@ impl InfraController {
                 state: &state,
                 log_path: None,
                 tty: false,
+                stdin: false,
+                stdin_once: false,
                 systemd_cgroup,
             })
             .map_err(|e| Error::sandbox_runtime(&id, "create the infra process", e))

@@ -115,24 +115,47 @@ impl Activity {
     }
 }
 
-/// Starts `cmd` in `container` for a session whose channels are open and runs it to its
+/// What a remote command session runs in its container.
+#[derive(Debug, Clone, Copy)]
+pub enum Command<'a> {
+    /// A new process: this command and its arguments.
+    Exec(&'a [String]),
+    /// Nothing new: the session joins the container's own stdio.
+    Attach,
+}
+
+impl Command<'_> {
+    /// What failed, in a failure's message.
+    fn doing(self) -> &'static str {
+        match self {
+            Command::Exec(_) => "executing command in container",
+            Command::Attach => "attaching to container",
+        }
+    }
+}
+
+/// Starts `command` in `container` for a session whose channels are open and runs it to its
 /// end, or until `gone` resolves or the session idles out.
 #[allow(clippy::too_many_arguments)]
 pub async fn execute<B: Backend>(
     backend: &B,
     container: &str,
-    cmd: &[String],
+    command: Command<'_>,
     stdio: Stdio,
     version: Version,
     mut channels: Channels,
     timeouts: Timeouts,
     gone: impl std::future::Future<Output = ()>,
 ) {
-    let process = match backend.exec(container, cmd, stdio).await {
+    let started = match command {
+        Command::Exec(cmd) => backend.exec(container, cmd, stdio).await,
+        Command::Attach => backend.attach(container, stdio).await,
+    };
+    let process = match started {
         Ok(process) => process,
         Err(e) => {
             let outcome = Outcome::Failed {
-                what: "executing command in container",
+                what: command.doing(),
                 error: e.to_string(),
             };
             report(&mut channels, version, &outcome).await;
@@ -146,8 +169,8 @@ pub async fn execute<B: Backend>(
             () = activity.idle_for(timeouts.idle) => {}
         }
     };
-    if run(process, channels, version, cmd, &activity, gone).await == Ended::Abandoned {
-        tracing::debug!(container_id = %container, "exec session ended before its command; the command was ended");
+    if run(process, channels, version, command, &activity, gone).await == Ended::Abandoned {
+        tracing::debug!(container_id = %container, ?command, "session ended before its command; an exec's command was ended");
     }
 }
 
@@ -161,13 +184,13 @@ pub enum Ended {
 }
 
 /// Joins `process` to `channels` and runs it to its end, or until `gone` resolves (the
-/// client went away, the session idled out, berthd shuts down). `cmd` names the command in
-/// a non-zero exit's message.
+/// client went away, the session idled out, berthd shuts down). `command` names the command
+/// in a non-zero exit's message.
 pub async fn run(
     process: Process,
     mut channels: Channels,
     version: Version,
-    cmd: &[String],
+    command: Command<'_>,
     activity: &Activity,
     gone: impl std::future::Future<Output = ()>,
 ) -> Ended {
@@ -221,10 +244,13 @@ pub async fn run(
         Ok(0) => Outcome::Success,
         Ok(code) => Outcome::Exited {
             code,
-            cmd: cmd.to_vec(),
+            cmd: match command {
+                Command::Exec(cmd) => cmd.to_vec(),
+                Command::Attach => Vec::new(),
+            },
         },
         Err(e) => Outcome::Failed {
-            what: "executing command in container",
+            what: command.doing(),
             error: e.to_string(),
         },
     };

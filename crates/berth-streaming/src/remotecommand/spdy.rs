@@ -1,4 +1,4 @@
-//! Exec (and later attach) over SPDY: the client opens one stream per channel, each named by
+//! Exec and attach over SPDY: the client opens one stream per channel, each named by
 //! its `streamtype` header (`error`, `stdin`, `stdout`, `stderr`, `resize`), one after the
 //! other, and waits for each stream's reply before it opens the next; so every stream is
 //! replied to at once. The session starts when every stream the request asked for is open
@@ -11,18 +11,18 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_util::sync::CancellationToken;
 
-use super::{Channels, Version};
+use super::{Channels, Command, Version};
 use crate::backend::{Backend, Stdio};
 use crate::server::Timeouts;
 use crate::spdy::{Incoming, Session};
 
-/// Serves one exec session on an upgraded connection.
+/// Serves one exec or attach session on an upgraded connection.
 #[allow(clippy::too_many_arguments)]
-pub async fn serve_exec<IO, B>(
+pub async fn serve<IO, B>(
     io: IO,
     backend: &B,
     container: &str,
-    cmd: &[String],
+    command: Command<'_>,
     stdio: Stdio,
     version: Version,
     timeouts: Timeouts,
@@ -38,7 +38,7 @@ pub async fn serve_exec<IO, B>(
         () = shutdown.cancelled() => None,
     };
     let Some(channels) = gathered else {
-        tracing::debug!(container_id = %container, "exec client did not open its streams in time");
+        tracing::debug!(container_id = %container, ?command, "client did not open its streams in time");
         session.close().await;
         return;
     };
@@ -49,7 +49,7 @@ pub async fn serve_exec<IO, B>(
         }
     };
     super::execute(
-        backend, container, cmd, stdio, version, channels, timeouts, gone,
+        backend, container, command, stdio, version, channels, timeouts, gone,
     )
     .await;
     session.close().await;

@@ -1,6 +1,7 @@
 //! The control socket: berthd's requests (status, start, wait, signal, reopen the log), one
 //! JSON request per line and one JSON answer per line, on a thread per connection. berthd
-//! keeps one connection open per container, waiting for its exit.
+//! keeps one connection open per container, waiting for its exit. The main thread accepts
+//! here and on the attach socket (`attach`).
 
 use std::io::{BufRead, BufReader, Write};
 use std::os::fd::AsFd;
@@ -10,6 +11,7 @@ use std::sync::Arc;
 
 use berth_monitor::{Request, Response, SOCKET_FILE};
 
+use crate::attach::Attach;
 use crate::output::open_log;
 use crate::shared::Shared;
 use crate::sys;
@@ -21,12 +23,29 @@ pub fn bind(state_dir: &Path) -> Result<UnixListener, String> {
     UnixListener::bind(&socket).map_err(|e| format!("{}: {e}", socket.display()))
 }
 
-/// Serves every connection to `listener`, each on its own thread. The reaper ends the
-/// process; this returns only if the listener fails.
-pub fn serve(listener: UnixListener, shared: &Arc<Shared>) {
-    for conn in listener.incoming().flatten() {
-        let shared = shared.clone();
-        std::thread::spawn(move || serve_connection(conn, &shared));
+/// Serves every connection to `listener`, each on its own thread, and hands each one to
+/// `attach` to the attachers. The reaper ends the process; this returns only if polling fails.
+pub fn serve(listener: UnixListener, attach: UnixListener, shared: &Arc<Shared>) {
+    // Non-blocking, so a connection gone between the poll and the accept blocks nothing.
+    let _ = listener.set_nonblocking(true);
+    let _ = attach.set_nonblocking(true);
+    loop {
+        let ready = match sys::poll_readable(&[listener.as_fd(), attach.as_fd()], -1) {
+            Ok(ready) => ready,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(_) => return,
+        };
+        if ready[0]
+            && let Ok((conn, _)) = listener.accept()
+        {
+            let shared = shared.clone();
+            std::thread::spawn(move || serve_connection(conn, &shared));
+        }
+        if ready[1]
+            && let Ok((conn, _)) = attach.accept()
+        {
+            Attach::admit(shared, conn);
+        }
     }
 }
 

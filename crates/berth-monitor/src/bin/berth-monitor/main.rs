@@ -1,11 +1,13 @@
 //! The `berth-monitor` process. See the library docs for what it does and why.
 //!
 //! Usage: `berth-monitor --id ID --bundle DIR --runtime BIN --runtime-root DIR
-//!         --state-dir DIR [--log-path FILE] [--tty true]`
+//!         --state-dir DIR [--log-path FILE] [--tty true] [--stdin true [--stdin-once true]]
+//!         [--systemd-cgroup true]`
 //!
 //! With `--tty true` the container gets a terminal: the runtime passes the pty's master over
 //! a console socket in the state dir, and the monitor logs what the terminal prints as
-//! `stdout` (a terminal has one output stream).
+//! `stdout` (a terminal has one output stream). With `--stdin true` the container takes
+//! input from its attachers (`attach`); `--stdin-once true` closes it after the first.
 //!
 //! It forks at once: the first process waits until the container is created (or failed)
 //! and exits 0 (or 1 with the runtime's error on stderr), so the caller learns the outcome
@@ -13,10 +15,12 @@
 //! reparented to the node's init.
 //!
 //! This file owns the arguments, the fork and the wiring of the jobs, each in its module:
-//! `runtime` (runtime commands), `console` (the terminal), `output` (the CRI log), `reaper`
-//! (the exit, with `oom` for OOM kills), `control` (berthd's requests), over the state in
+//! `runtime` (runtime commands), `console` (the terminal), `output` (the CRI log and the
+//! attachers' copy), `reaper` (the exit, with `oom` for OOM kills), `control` (berthd's
+//! requests), `attach` (CRI attachers), over the state in
 //! `shared`; `sys` holds the `unsafe`.
 
+mod attach;
 mod console;
 mod control;
 mod oom;
@@ -34,6 +38,7 @@ use std::sync::Arc;
 
 use berth_oci::RuntimeCli;
 
+use crate::attach::Attach;
 use crate::console::ConsoleSocket;
 use crate::output::Stream;
 use crate::runtime::Runtime;
@@ -47,6 +52,8 @@ struct Args {
     state_dir: PathBuf,
     log_path: Option<PathBuf>,
     tty: bool,
+    stdin: bool,
+    stdin_once: bool,
     systemd_cgroup: bool,
 }
 
@@ -66,6 +73,8 @@ fn parse_args() -> Result<Args, String> {
         state_dir: take("--state-dir")?.into(),
         log_path: take("--log-path").ok().map(PathBuf::from),
         tty: take("--tty").is_ok_and(|v| v == "true"),
+        stdin: take("--stdin").is_ok_and(|v| v == "true"),
+        stdin_once: take("--stdin-once").is_ok_and(|v| v == "true"),
         systemd_cgroup: take("--systemd-cgroup").is_ok_and(|v| v == "true"),
     })
 }
@@ -130,18 +139,34 @@ fn run(args: Args, mut ready: File) -> Result<(), String> {
     let runtime = Runtime::new(cli, args.id, state_dir.clone());
     let pid_file = state_dir.join("pid");
     let created = runtime
-        .create(&args.bundle, &pid_file, console.as_ref().map(|c| c.path()))
-        .and_then(|mut streams| {
-            // With a terminal, the runtime has sent the pty master over the console socket.
+        .create(
+            &args.bundle,
+            &pid_file,
+            console.as_ref().map(|c| c.path()),
+            args.stdin,
+        )
+        .and_then(|(mut streams, input)| {
+            // With a terminal, the runtime has sent the pty master over the console socket:
+            // the container's output, its input and its size.
+            let mut terminal = None;
             if let Some(console) = console {
-                streams.push(console.receive_terminal()?);
+                let master = console.receive_terminal()?;
+                terminal = Some(master.file.try_clone().map_err(|e| e.to_string())?);
+                streams.push(master);
             }
-            Ok(streams)
+            let input = match (input, &terminal) {
+                (None, Some(terminal)) if args.stdin => {
+                    Some(terminal.try_clone().map_err(|e| e.to_string())?)
+                }
+                (input, _) => input,
+            };
+            Ok((streams, input, terminal))
         });
-    let streams = match created {
-        Ok(streams) => streams,
+    let (streams, input, terminal) = match created {
+        Ok(created) => created,
         Err(e) => abandon(&runtime, &mut ready, &e),
     };
+    let attach = Attach::new(input, args.stdin_once, terminal);
     let pid = match read_pid(&pid_file) {
         Ok(pid) => pid,
         Err(e) => abandon(&runtime, &mut ready, &e),
@@ -153,6 +178,7 @@ fn run(args: Args, mut ready: File) -> Result<(), String> {
         log,
         pid,
         streams.len(),
+        attach,
     ));
     if let Err(e) = serve_created(&shared, &mut ready, streams) {
         abandon(&shared.runtime, &mut ready, &e);
@@ -185,12 +211,13 @@ fn serve_created(
     output::spawn_copiers(streams, shared);
     reaper::spawn(shared);
     let listener = control::bind(&shared.state_dir)?;
+    let attachers = attach::bind(&shared.state_dir)?;
     let _ = write!(ready, "ok {}", shared.pid);
     // Close the caller's end for good: it reads until end of file.
     let null = File::open("/dev/null").map_err(|e| e.to_string())?;
     let _ = std::mem::replace(ready, null);
     redirect_stdio_to_null();
-    control::serve(listener, shared);
+    control::serve(listener, attachers, shared);
     Ok(())
 }
 

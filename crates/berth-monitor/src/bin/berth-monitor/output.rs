@@ -1,6 +1,6 @@
-//! The container's output into the CRI log: one copier thread per output stream (the stdout
-//! and stderr pipes, or the terminal), and the log file's opening, also after the kubelet
-//! rotated it. The record format itself is `berth_monitor::cri_log`'s.
+//! The container's output into the CRI log, and to its attachers: one copier thread per
+//! output stream (the stdout and stderr pipes, or the terminal), and the log file's opening,
+//! also after the kubelet rotated it. The record format itself is `berth_monitor::cri_log`'s.
 
 use std::fs::File;
 use std::io::{Read, Write};
@@ -8,6 +8,7 @@ use std::os::fd::OwnedFd;
 use std::path::Path;
 use std::sync::Arc;
 
+use berth_monitor::attach::FrameKind;
 use berth_monitor::cri_log::LineSplitter;
 
 use crate::shared::Shared;
@@ -25,6 +26,15 @@ pub struct Stream {
 }
 
 impl Stream {
+    /// The attach frame its bytes go out in.
+    fn kind(&self) -> FrameKind {
+        if self.name == "stderr" {
+            FrameKind::Stderr
+        } else {
+            FrameKind::Stdout
+        }
+    }
+
     /// The stream `name` read from `fd`.
     pub fn new(fd: OwnedFd, name: &'static str) -> Self {
         Self {
@@ -59,6 +69,7 @@ fn copy(mut stream: Stream, shared: &Shared) {
             Ok(0) => break,
             Ok(n) => {
                 let _ = splitter.feed(&buf[..n], &mut LogWriter(shared));
+                shared.attach.broadcast(stream.kind(), &buf[..n]);
             }
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
             Err(_) => break,

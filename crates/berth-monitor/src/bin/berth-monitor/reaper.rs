@@ -9,6 +9,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use berth_monitor::attach::ATTACH_SOCKET_FILE;
 use berth_monitor::{EXIT_FILE, Exit, SOCKET_FILE};
 
 use crate::oom;
@@ -41,10 +42,13 @@ fn reap(shared: &Shared) -> ! {
     // would not know the exit; it is still served live to waiters.
     let _ = write_exit(&shared.state_dir, &exit);
     shared.record_exit(exit);
+    // Attachers have had every byte: tell them it is over.
+    shared.attach.end();
     sweep_orphans(shared);
     // The socket goes first: a caller waits for it to know the monitor is done (nothing is
     // written after this). Then let the answers to waiters leave, and go.
     let _ = std::fs::remove_file(shared.state_dir.join(SOCKET_FILE));
+    let _ = std::fs::remove_file(shared.state_dir.join(ATTACH_SOCKET_FILE));
     std::thread::sleep(Duration::from_millis(10));
     std::process::exit(0);
 }

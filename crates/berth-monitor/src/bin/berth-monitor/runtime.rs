@@ -6,6 +6,7 @@
 //! A runtime command is a child of the monitor, and `std` waits for it by PID: so the reaper's
 //! orphan sweep, which reaps any child, runs only while no command does ([`Runtime::idle`]).
 
+use std::fs::File;
 use std::io::Read;
 use std::os::fd::{AsFd, BorrowedFd};
 use std::path::{Path, PathBuf};
@@ -42,14 +43,16 @@ impl Runtime {
 
     /// Creates the container from `bundle`; the runtime writes its init's PID to `pid_file`.
     /// With `console` (a socket's path) the container gets a terminal, which the runtime sends
-    /// there, and nothing is returned; without, its stdout and stderr are pipes, whose read
-    /// ends are returned.
+    /// there, and no stream is returned; without, its stdout and stderr are pipes, whose read
+    /// ends are returned, and with `stdin` its input is a pipe too, whose write end is
+    /// returned (on a terminal, input is the terminal's).
     pub fn create(
         &self,
         bundle: &Path,
         pid_file: &Path,
         console: Option<&Path>,
-    ) -> Result<Vec<Stream>, String> {
+        stdin: bool,
+    ) -> Result<(Vec<Stream>, Option<File>), String> {
         let _busy = self.busy.lock().expect("runtime lock");
         let create = Subcommand::Create {
             id: &self.id,
@@ -59,7 +62,16 @@ impl Runtime {
         };
         let log = self.log("create");
         let mut command = self.cli.command(&create, Some(&log));
-        command.stdin(Stdio::null());
+        let mut input = None;
+        if stdin && console.is_none() {
+            // The read end goes to the init (and is closed here when `command` goes, so the
+            // container reads end of file once the write end closes).
+            let (in_r, in_w) = sys::pipe().map_err(|e| e.to_string())?;
+            command.stdin(in_r);
+            input = Some(File::from(in_w));
+        } else {
+            command.stdin(Stdio::null());
+        }
         let mut streams = Vec::new();
         if console.is_some() {
             command.stdout(Stdio::null()).stderr(Stdio::null());
@@ -76,7 +88,7 @@ impl Runtime {
         // while it runs, or an error longer than a pipe's buffer blocks it (and us) forever.
         let status = run_draining(&mut command, &streams);
         self.check("create", status, &log)?;
-        Ok(streams)
+        Ok((streams, input))
     }
 
     /// Starts the created container.

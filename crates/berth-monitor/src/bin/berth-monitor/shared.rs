@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use berth_monitor::{Exit, Status};
 
+use crate::attach::Attach;
 use crate::oom::OomWatch;
 use crate::runtime::Runtime;
 
@@ -33,6 +34,8 @@ pub struct Shared {
     pub pidfd: Option<OwnedFd>,
     /// The container's OOM-kill counters (see `oom`).
     pub oom: OomWatch,
+    /// Its attachers, input and terminal (see `attach`).
+    pub attach: Attach,
     /// Whether berthd asked the monitor for a SIGKILL (a kill it asked for is not the OOM
     /// killer's).
     kill_requested: AtomicBool,
@@ -59,6 +62,7 @@ impl Shared {
         log: Option<File>,
         pid: i32,
         streams: usize,
+        attach: Attach,
     ) -> Self {
         Self {
             runtime,
@@ -67,6 +71,7 @@ impl Shared {
             pid,
             pidfd: crate::sys::pidfd_open(pid),
             oom: OomWatch::of(pid),
+            attach,
             kill_requested: AtomicBool::new(false),
             state: Mutex::new(State {
                 status: Status {

@@ -212,3 +212,19 @@ pub fn receive_fd(conn: &UnixStream) -> io::Result<OwnedFd> {
     }
     Err(io::Error::other("the runtime's message carried no fd"))
 }
+
+/// Sets the size of the terminal whose master is `master`; the kernel tells the terminal's
+/// foreground processes (SIGWINCH).
+pub fn set_window_size(master: BorrowedFd<'_>, columns: u16, rows: u16) -> io::Result<()> {
+    let size = libc::winsize {
+        ws_row: rows,
+        ws_col: columns,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: TIOCSWINSZ reads one winsize struct, which lives across the call.
+    match unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCSWINSZ, &size) } {
+        0 => Ok(()),
+        _ => Err(io::Error::last_os_error()),
+    }
+}
