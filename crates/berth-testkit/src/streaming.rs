@@ -212,10 +212,19 @@ pub async fn spdy_exec(url: &str, input: ExecInput) -> io::Result<ExecOutput> {
     let waits = input.wait_for.is_some();
     let send_input = async move {
         if let (Some(stdin), Some(data)) = (stdin, input.stdin) {
+            let (mut ours, mut writer) = stdin.split();
             if waits {
-                let _ = shown.await;
+                // As Go's client (kubectl, crictl, critest): once the server closes its side
+                // of stdin, the client closes stdin too, and later input is lost.
+                tokio::select! {
+                    _ = shown => {}
+                    _ = ours.read_u8() => {
+                        return Err(io::Error::other(
+                            "the server closed its side of stdin before the input was sent",
+                        ));
+                    }
+                }
             }
-            let (_, mut writer) = stdin.split();
             writer.write_all(&data).await?;
             writer.shutdown().await?;
         }
@@ -224,17 +233,16 @@ pub async fn spdy_exec(url: &str, input: ExecInput) -> io::Result<ExecOutput> {
     let (error_reader, _error_writer) = error.split();
     let (stdout_reader, _) = stdout.split();
     let stderr_reader: Option<StreamReader> = stderr.map(|s| s.split().0);
-    let (sent, stdout, stderr) = tokio::join!(
+    let ((), stdout, stderr) = tokio::try_join!(
         send_input,
-        read_watching(stdout_reader, input.wait_for, seen),
+        async { Ok(read_watching(stdout_reader, input.wait_for, seen).await) },
         async {
-            match stderr_reader {
+            Ok(match stderr_reader {
                 Some(r) => read_all(r).await,
                 None => Vec::new(),
-            }
+            })
         }
-    );
-    sent?;
+    )?;
     let status = read_all(error_reader).await;
     drop(resize);
     session.close().await;

@@ -14,7 +14,7 @@ use tokio_util::sync::CancellationToken;
 use super::{Channels, Command, Version};
 use crate::backend::{Backend, Stdio};
 use crate::server::Timeouts;
-use crate::spdy::{Incoming, Session};
+use crate::spdy::{Incoming, Session, StreamWriter};
 
 /// Serves one exec or attach session on an upgraded connection.
 #[allow(clippy::too_many_arguments)]
@@ -37,7 +37,7 @@ pub async fn serve<IO, B>(
         gathered = gather(&mut incoming, expected, timeouts.creation) => gathered,
         () = shutdown.cancelled() => None,
     };
-    let Some(channels) = gathered else {
+    let Some((channels, _inputs)) = gathered else {
         tracing::debug!(container_id = %container, ?command, "client did not open its streams in time");
         session.close().await;
         return;
@@ -65,10 +65,17 @@ fn expected_streams(stdio: Stdio, version: Version) -> usize {
 
 /// Replies to the client's streams as they come and sorts them into channels, until
 /// `expected` known ones are open; `None` when they are not within `within` or the client
-/// left.
-async fn gather(incoming: &mut Incoming, expected: usize, within: Duration) -> Option<Channels> {
+/// left. Also answers our sides of the input streams (stdin, resize), to be held open until
+/// the session ends: Kubernetes' client closes its stdin as soon as the server closes its
+/// side, and any later input would be lost (`kubectl exec -i` fed by a slow pipe).
+async fn gather(
+    incoming: &mut Incoming,
+    expected: usize,
+    within: Duration,
+) -> Option<(Channels, Vec<StreamWriter>)> {
     let deadline = tokio::time::Instant::now() + within;
     let mut channels = Channels::default();
+    let mut inputs = Vec::new();
     let mut known = 0;
     while known < expected {
         let stream = tokio::time::timeout_at(deadline, incoming.next())
@@ -93,12 +100,18 @@ async fn gather(incoming: &mut Incoming, expected: usize, within: Duration) -> O
         }
         match kind.as_str() {
             "error" => channels.error = Some(Box::new(writer)),
-            "stdin" => channels.stdin = Some(Box::new(reader)),
+            "stdin" => {
+                channels.stdin = Some(Box::new(reader));
+                inputs.push(writer);
+            }
             "stdout" => channels.stdout = Some(Box::new(writer)),
             "stderr" => channels.stderr = Some(Box::new(writer)),
-            _ => channels.resize = Some(Box::new(reader)),
+            _ => {
+                channels.resize = Some(Box::new(reader));
+                inputs.push(writer);
+            }
         }
         known += 1;
     }
-    Some(channels)
+    Some((channels, inputs))
 }
