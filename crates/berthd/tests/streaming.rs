@@ -2,7 +2,8 @@
 //! WebSocket clients (berth_testkit::streaming) against the real berthd, real runc and real
 //! pods: stdio and exit codes, a terminal and its size, stdin's end, single-use URLs, a client
 //! that vanishes, two attachers at once and `stdin_once`, port-forward to a listener and to a
-//! closed port, and no threads or fds left behind after many sessions. Needs root.
+//! closed port, and no threads or fds left behind (in berthd, or in a monitor after its
+//! attachers vanish) after many sessions. Needs root.
 
 mod common;
 
@@ -535,6 +536,25 @@ async fn port_forward_reaches_the_pods_ports_and_reports_a_closed_one() {
     cni.assert_clean();
 }
 
+/// The PID of the monitor of container `id`.
+fn monitor_of(id: &str) -> i32 {
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+        let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
+        if args.first().is_some_and(|a| a.ends_with(b"berth-monitor"))
+            && args
+                .windows(2)
+                .any(|w| w[0] == b"--id" && w[1] == id.as_bytes())
+        {
+            return pid;
+        }
+    }
+    panic!("no monitor for {id}");
+}
+
 fn fds_and_threads(pid: i32) -> (usize, usize) {
     let fds = std::fs::read_dir(format!("/proc/{pid}/fd"))
         .unwrap()
@@ -562,8 +582,12 @@ async fn sessions_leave_no_threads_or_fds_behind() {
     let cni = use_cni(&mut n).await;
     let pod = n.pod("leaks").await;
     let id = n.run(&pod, "web", WEB).await;
+    let talker = n
+        .run(&pod, "talker", "while :; do echo t; sleep 0.1; done")
+        .await;
     wait_for_web(&mut n, &pod.0).await;
     let pid = n.daemon.pid();
+    let monitor = monitor_of(&talker);
     // Warm up every path once, then take the baseline.
     let url = exec_url(&mut n, &id, &["true"], false, false)
         .await
@@ -571,6 +595,7 @@ async fn sessions_leave_no_threads_or_fds_behind() {
     spdy_exec(&url, ExecInput::default()).await.unwrap();
     tokio::time::sleep(Duration::from_secs(11)).await;
     let before = fds_and_threads(pid);
+    let monitor_before = fds_and_threads(monitor);
     for i in 0..execs {
         let url = exec_url(&mut n, &id, &["echo", "x"], false, i % 3 == 0)
             .await
@@ -597,6 +622,28 @@ async fn sessions_leave_no_threads_or_fds_behind() {
         assert!(String::from_utf8_lossy(&data).contains("hi-from-pod"));
     }
     session.close().await;
+    // Attachers that vanish once attached (they saw the container's output).
+    for _ in 0..execs / 10 {
+        let url = attach_url(&mut n, &talker, false, false).await.unwrap();
+        let session = spdy(&url, "v4.channel.k8s.io").await.unwrap();
+        let mut streams = Vec::new();
+        for kind in ["error", "stdout", "stderr"] {
+            let mut headers = berth_streaming::spdy::Headers::default();
+            headers.insert("streamtype", kind);
+            streams.push(session.open(headers).await.unwrap());
+        }
+        let mut out = [0u8; 1];
+        streams[1].read_exact(&mut out).await.unwrap();
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while fds_and_threads(monitor) != monitor_before {
+        assert!(
+            Instant::now() < deadline,
+            "the monitor kept an attacher: before {monitor_before:?}, after {:?}",
+            fds_and_threads(monitor)
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
     // Idle blocking-pool threads linger for 10 s before they exit.
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
