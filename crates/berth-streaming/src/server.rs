@@ -340,11 +340,24 @@ fn upgrade_websocket<B: Backend>(
     };
     let offered = offered_protocols(&req, "sec-websocket-protocol");
     let served: &[&'static str] = match target {
-        Target::PortForward { .. } => &[websocket::TUNNEL_PROTOCOL],
+        Target::PortForward { .. } => websocket::PORT_FORWARD_PROTOCOLS,
         Target::Exec { .. } | Target::Attach { .. } => websocket::CHANNEL_PROTOCOLS,
     };
     let offered_refs: Vec<&str> = offered.iter().map(String::as_str).collect();
-    let Some(protocol) = remotecommand::negotiate(&offered_refs, served) else {
+    // The kubelet's older port-forward clients may offer no sub-protocol: binary channels.
+    let unnamed = offered.is_empty() && matches!(target, Target::PortForward { .. });
+    let negotiated = remotecommand::negotiate(&offered_refs, served).or(unnamed.then_some(""));
+    // Port-forward over channels takes its ports from the query.
+    let ports = match (&target, negotiated) {
+        (Target::PortForward { .. }, Some(p)) if p != websocket::TUNNEL_PROTOCOL => {
+            match query_ports(&req) {
+                Ok(ports) => ports,
+                Err(why) => return reply(StatusCode::BAD_REQUEST, why),
+            }
+        }
+        _ => Vec::new(),
+    };
+    let Some(protocol) = negotiated else {
         return reply(
             StatusCode::FORBIDDEN,
             format!(
@@ -360,6 +373,19 @@ fn upgrade_websocket<B: Backend>(
         )
         .await;
         match target {
+            Target::PortForward { pod } if protocol != websocket::TUNNEL_PROTOCOL => {
+                let (channels, pump) = websocket::port_channels(ws, protocol, ports.len());
+                portforward::websocket::serve(
+                    channels,
+                    pump,
+                    s.backend.clone(),
+                    &pod,
+                    &ports,
+                    s.timeouts,
+                    s.sessions.clone(),
+                )
+                .await;
+            }
             Target::PortForward { pod } => {
                 let (tunnel, carry) = websocket::tunnel(ws);
                 let serve = portforward::spdy::serve(
@@ -407,6 +433,9 @@ fn upgrade_websocket<B: Backend>(
         }
     });
     let mut response = switching("websocket", "sec-websocket-protocol", protocol);
+    if protocol.is_empty() {
+        response.headers_mut().remove("sec-websocket-protocol");
+    }
     let accept = tokio_tungstenite::tungstenite::handshake::derive_accept_key(&key);
     if let Ok(accept) = HeaderValue::from_str(&accept) {
         response
@@ -446,6 +475,29 @@ where
             Err(e) => tracing::debug!(error = %e, "streaming upgrade failed"),
         }
     });
+}
+
+/// The ports of a channel port-forward's query (`?port=80&port=443`): at least one, each
+/// from 1 to 65535; else why not.
+fn query_ports<B>(req: &Request<B>) -> Result<Vec<u16>, String> {
+    let mut ports = Vec::new();
+    for pair in req.uri().query().unwrap_or("").split('&') {
+        let Some(value) = pair.strip_prefix("port=") else {
+            continue;
+        };
+        match value.parse::<u16>() {
+            Ok(port) if port > 0 => ports.push(port),
+            _ => {
+                return Err(format!(
+                    "invalid port {value:?}: a port is from 1 to 65535\n"
+                ));
+            }
+        }
+    }
+    if ports.is_empty() {
+        return Err("query parameter \"port\" is required\n".to_owned());
+    }
+    Ok(ports)
 }
 
 /// Whether the request asks to upgrade to `protocol` (lower case).

@@ -9,7 +9,10 @@
 //!   status on channel 3 and a Close frame (1000), without which clients report an error.
 //! - port-forward: `SPDY/3.1+portforward.k8s.io`, Kubernetes' tunnel (KEP-4006): the binary
 //!   messages carry a SPDY byte stream, frames split across messages at will; the SPDY
-//!   session inside is port-forward's own.
+//!   session inside is port-forward's own. And the kubelet's older channel form
+//!   (`v4.channel.k8s.io`, `v4.base64.channel.k8s.io` or no sub-protocol): the ports in the
+//!   URL's query (`?port=80&port=443`), two channels per port (data `2i`, error `2i + 1`),
+//!   each starting with the port in two little-endian bytes (`port_channels`).
 //!
 //! Pings are answered (tungstenite queues the pong, the pump's next flush sends it): the
 //! Go client gives up after 61 s without a pong.
@@ -37,6 +40,12 @@ pub const CHANNEL_PROTOCOLS: &[&str] = &[
 ];
 /// Port-forward's tunnel of SPDY through WebSocket.
 pub const TUNNEL_PROTOCOL: &str = "SPDY/3.1+portforward.k8s.io";
+/// The protocols served for port-forward: the tunnel, and the kubelet's older channels.
+pub const PORT_FORWARD_PROTOCOLS: &[&str] = &[
+    TUNNEL_PROTOCOL,
+    "v4.channel.k8s.io",
+    "v4.base64.channel.k8s.io",
+];
 
 /// How much one channel buffers between the socket and the command.
 const CHANNEL_BUFFER: usize = 64 * 1024;
@@ -72,7 +81,7 @@ where
 {
     let base64 = protocol.contains("base64");
     let mut channels = Channels::default();
-    let mut inputs: [Option<DuplexStream>; 5] = Default::default();
+    let mut inputs: Vec<Option<DuplexStream>> = (0..=RESIZE).map(|_| None).collect();
     let mut outputs: Vec<(u8, DuplexStream)> = Vec::new();
     if wanted.stdin {
         let (ours, theirs) = tokio::io::duplex(CHANNEL_BUFFER);
@@ -107,7 +116,7 @@ where
 /// output has ended (then Close 1000) or the client is gone.
 async fn pump<S>(
     ws: WebSocketStream<S>,
-    mut inputs: [Option<DuplexStream>; 5],
+    mut inputs: Vec<Option<DuplexStream>>,
     outputs: Vec<(u8, DuplexStream)>,
     base64: bool,
 ) where
@@ -186,7 +195,7 @@ fn encode(channel: u8, data: &[u8], base64: bool) -> Message {
 
 /// Hands one client message to its input channel; false when the client closed the socket
 /// or broke the protocol.
-async fn deliver(message: Message, inputs: &mut [Option<DuplexStream>; 5], base64: bool) -> bool {
+async fn deliver(message: Message, inputs: &mut [Option<DuplexStream>], base64: bool) -> bool {
     let (channel, data) = match message {
         Message::Binary(bytes) if !base64 => match bytes.split_first() {
             Some((&CLOSE_SIGNAL, rest)) => {
@@ -223,6 +232,50 @@ async fn deliver(message: Message, inputs: &mut [Option<DuplexStream>; 5], base6
         *slot = None;
     }
     true
+}
+
+/// One forwarded port's channels on a channel-protocol port-forward (see
+/// `portforward::websocket`): the client's bytes, and ours to it and on its error channel.
+pub struct PortChannels {
+    /// What the client sends to the port.
+    pub data_in: DuplexStream,
+    /// What the port sends to the client.
+    pub data_out: DuplexStream,
+    /// The error channel; a failure's text.
+    pub error_out: DuplexStream,
+}
+
+/// The channels of a port-forward session on `ws` over a channel protocol, two per port
+/// (data `2i`, error `2i + 1`), and the pump that carries them (it ends when the client
+/// leaves or every output is closed).
+pub fn port_channels<S>(
+    ws: WebSocketStream<S>,
+    protocol: &str,
+    ports: usize,
+) -> (Vec<PortChannels>, impl Future<Output = ()>)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send,
+{
+    let mut inputs = Vec::with_capacity(ports * 2);
+    let mut outputs = Vec::with_capacity(ports * 2);
+    let mut channels = Vec::with_capacity(ports);
+    for i in 0..ports {
+        let channel = (i * 2) as u8;
+        let (pump_in, data_in) = tokio::io::duplex(CHANNEL_BUFFER);
+        let (pump_out, data_out) = tokio::io::duplex(CHANNEL_BUFFER);
+        let (pump_error, error_out) = tokio::io::duplex(CHANNEL_BUFFER);
+        inputs.push(Some(pump_in));
+        inputs.push(None);
+        outputs.push((channel, pump_out));
+        outputs.push((channel + 1, pump_error));
+        channels.push(PortChannels {
+            data_in,
+            data_out,
+            error_out,
+        });
+    }
+    let base64 = protocol.contains("base64");
+    (channels, pump(ws, inputs, outputs, base64))
 }
 
 /// A WebSocket carrying a byte stream (the port-forward tunnel), as a byte stream, and the

@@ -355,6 +355,57 @@ pub async fn ws_exec(url: &str, input: ExecInput) -> io::Result<ExecOutput> {
     Ok(out)
 }
 
+/// What each port of a channel port-forward received: its data and its error channel's
+/// bytes, each without the two port bytes it starts with (checked).
+pub type PortReplies = Vec<(Vec<u8>, Vec<u8>)>;
+
+/// A port-forward over WebSocket channels, the kubelet's older form: `ports` in the query,
+/// `send` written on every port's data channel, every message read until the server's Close.
+pub async fn ws_forward_channels(url: &str, ports: &[u16], send: &[u8]) -> io::Result<PortReplies> {
+    let query: Vec<String> = ports.iter().map(|p| format!("port={p}")).collect();
+    let url = format!("{url}?{}", query.join("&"));
+    let mut ws = websocket(&url, "v4.channel.k8s.io").await?;
+    for i in 0..ports.len() {
+        let mut message = vec![(i * 2) as u8];
+        message.extend_from_slice(send);
+        ws.send(Message::Binary(message.into()))
+            .await
+            .map_err(io::Error::other)?;
+    }
+    let mut got: Vec<Vec<u8>> = vec![Vec::new(); ports.len() * 2];
+    while let Some(message) = ws.next().await {
+        match message.map_err(io::Error::other)? {
+            Message::Binary(bytes) => {
+                if let Some((&channel, data)) = bytes.split_first()
+                    && let Some(slot) = got.get_mut(channel as usize)
+                {
+                    slot.extend_from_slice(data);
+                }
+            }
+            Message::Close(_) => break,
+            _ => {}
+        }
+    }
+    let mut replies = Vec::new();
+    for (i, port) in ports.iter().enumerate() {
+        let mut pair = [
+            std::mem::take(&mut got[i * 2]),
+            std::mem::take(&mut got[i * 2 + 1]),
+        ];
+        for channel in &mut pair {
+            if channel.get(..2) != Some(&port.to_le_bytes()[..]) {
+                return Err(io::Error::other(format!(
+                    "port {port}'s channel does not start with its port: {channel:?}"
+                )));
+            }
+            channel.drain(..2);
+        }
+        let [data, error] = pair;
+        replies.push((data, error));
+    }
+    Ok(replies)
+}
+
 /// A port-forward session through the WebSocket tunnel (`SPDY/3.1+portforward.k8s.io`), as
 /// crictl 1.36's `--transport websocket` opens it.
 pub async fn ws_port_forward(url: &str) -> io::Result<Session> {

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use berth_cri_client::cri;
 use berth_testkit::streaming::{
     ExecInput, forward_once, spdy, spdy_exec, spdy_port_forward, upgrade_status, ws_exec,
-    ws_port_forward,
+    ws_forward_channels, ws_port_forward,
 };
 use common::cni::use_cni;
 use common::node::Node;
@@ -512,6 +512,21 @@ async fn port_forward_reaches_the_pods_ports_and_reports_a_closed_one() {
     let (data, _) = forward_once(&session, 8080, 0, GET).await.unwrap();
     assert!(String::from_utf8_lossy(&data).contains("hi-from-pod"));
     session.close().await;
+
+    // Over WebSocket channels, the kubelet's older form: ports in the query, each channel
+    // starting with its port; a refused port is said on its own error channel.
+    let url = forward_url(&mut n, &pod.0).await;
+    let replies = ws_forward_channels(&url, &[8080, 9999], GET).await.unwrap();
+    assert!(String::from_utf8_lossy(&replies[0].0).contains("hi-from-pod"));
+    assert!(replies[0].1.is_empty(), "{:?}", replies[0].1);
+    let error = String::from_utf8_lossy(&replies[1].1);
+    assert!(
+        error.starts_with("error forwarding port 9999 to pod") && error.contains("refused"),
+        "{error}"
+    );
+    let url = forward_url(&mut n, &pod.0).await;
+    let refused = ws_forward_channels(&url, &[], GET).await.unwrap_err();
+    assert!(refused.to_string().contains("400"), "{refused}");
 
     // A pod that is not ready is refused.
     n.client
