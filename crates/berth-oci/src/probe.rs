@@ -18,8 +18,10 @@ use tokio::process::Command;
 
 use crate::cli::{RuntimeCli, Subcommand};
 
-/// How long one runtime command of the probe may take.
-const STEP_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long one runtime command of the probe may take. Generous: a handler that fails its
+/// probe is unusable until berthd restarts, so a node that is only slow (under load, or a
+/// VM without hardware virtualisation) must not lose its runtime to a start-up stall.
+const STEP_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Why a runtime failed its probe.
 #[derive(Debug, thiserror::Error)]

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use berth_cri_client::{CriClient, cri};
 
-pub const START_TIMEOUT: Duration = Duration::from_secs(30);
+pub const START_TIMEOUT: Duration = Duration::from_secs(90);
 
 /// A berthd child process, killed on drop if a test fails midway.
 pub struct Daemon {
