@@ -5,8 +5,6 @@
 //! container was created with `stdin`, and resizes its terminal. Leaving never touches the
 //! container; the session ends when the container has exited and its output was sent.
 
-use std::path::Path;
-
 use berth_monitor::attach::{
     ATTACH_SOCKET_FILE, FrameDecoder, FrameKind, MAX_PAYLOAD, encode_frame, encode_size,
 };
@@ -172,7 +170,7 @@ impl ContainerService {
     pub async fn attach(&self, id: &str, request: &AttachRequest) -> Result<AttachSession, Error> {
         let id = self.check_attach(id, request).await?;
         let socket = self.shared.monitor_dir(&id).join(ATTACH_SOCKET_FILE);
-        let conn = connect(&socket)
+        let conn = UnixStream::connect(&socket)
             .await
             .map_err(|e| Error::container(&id, "reach the monitor's attach socket", e))?;
         let (stdin, stdin_far) = pipe_if(request.stdin);
@@ -199,10 +197,6 @@ impl ContainerService {
             },
         })
     }
-}
-
-async fn connect(socket: &Path) -> std::io::Result<UnixStream> {
-    UnixStream::connect(socket).await
 }
 
 /// Both ends of an in-process pipe, when `wanted`: the link's, and the session's.
