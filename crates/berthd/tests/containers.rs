@@ -379,7 +379,7 @@ async fn exec_sync_update_and_oom() {
 
     // Output per stream and the exit code.
     let out = n
-        .exec(&id, &["sh", "-c", "echo out; echo err >&2; exit 3"], 10)
+        .exec(&id, &["sh", "-c", "echo out; echo err >&2; exit 3"], 60)
         .await
         .unwrap();
     assert_eq!(out.stdout, b"out\n");
@@ -546,12 +546,12 @@ async fn security_context_mounts_and_pod_sysctls_apply() {
     );
     // Read-only root, a masked path, the bind mounts (symlink resolved, missing host path
     // created), and seccomp refusing sethostname even with CAP_SYS_ADMIN.
-    let out = n.exec(&id, &["touch", "/rootfile"], 5).await.unwrap();
+    let out = n.exec(&id, &["touch", "/rootfile"], 60).await.unwrap();
     assert_ne!(out.exit_code, 0);
     assert_eq!(n.sh(&id, "cat /etc/hostname | wc -c").await, "0");
     assert_eq!(n.sh(&id, "cat /data/hello").await, "from the node");
     assert_ne!(
-        n.exec(&id, &["touch", "/data/new"], 5)
+        n.exec(&id, &["touch", "/data/new"], 60)
             .await
             .unwrap()
             .exit_code,
@@ -571,7 +571,7 @@ async fn security_context_mounts_and_pod_sysctls_apply() {
         "mount -t tmpfs -o size=1m later {hd}/later && touch {hd}/later/seen"
     ));
     assert_eq!(n.sh(&id, "ls /data/later").await, "seen");
-    let out = n.exec(&id, &["hostname", "evil"], 5).await.unwrap();
+    let out = n.exec(&id, &["hostname", "evil"], 60).await.unwrap();
     assert_ne!(out.exit_code, 0, "sethostname was allowed");
     // The device asked for is there and readable.
     assert_eq!(n.sh(&id, "head -c 4 /dev/berth-zero | wc -c").await, "4");
@@ -856,7 +856,7 @@ async fn on_cgroup_v2_a_container_sees_its_own_cgroup_and_its_limits() {
         );
     }
     let touched = n
-        .exec(&id, &["touch", "/sys/fs/cgroup/x"], 10)
+        .exec(&id, &["touch", "/sys/fs/cgroup/x"], 60)
         .await
         .unwrap();
     assert_ne!(touched.exit_code, 0, "/sys/fs/cgroup is read-only");

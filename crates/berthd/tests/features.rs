@@ -146,7 +146,7 @@ async fn recursive_read_only_mounts_are_declared_and_reach_submounts() {
         r#"touch /mnt/tmpfs/foo 2>&1 | grep -q "Read-only file system""#,
     )
     .await;
-    let out = n.exec(&rro, &["touch", "/mnt/top-new"], 5).await.unwrap();
+    let out = n.exec(&rro, &["touch", "/mnt/top-new"], 60).await.unwrap();
     assert_ne!(out.exit_code, 0);
     assert!(!volume.submount.join("foo").exists());
 
@@ -163,7 +163,10 @@ async fn recursive_read_only_mounts_are_declared_and_reach_submounts() {
     n.start(&plain).await.unwrap();
     n.sh(&plain, "touch /mnt/tmpfs/file").await;
     assert!(volume.submount.join("file").exists());
-    let out = n.exec(&plain, &["touch", "/mnt/top-new"], 5).await.unwrap();
+    let out = n
+        .exec(&plain, &["touch", "/mnt/top-new"], 60)
+        .await
+        .unwrap();
     assert_ne!(out.exit_code, 0);
 
     // Refused before anything is made: rro without readonly, or with propagation.

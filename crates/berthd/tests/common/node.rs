@@ -318,7 +318,7 @@ impl Node {
     }
 
     pub async fn sh(&mut self, id: &str, script: &str) -> String {
-        let out = self.exec(id, &["sh", "-c", script], 10).await.unwrap();
+        let out = self.exec(id, &["sh", "-c", script], 60).await.unwrap();
         assert_eq!(
             out.exit_code,
             0,
