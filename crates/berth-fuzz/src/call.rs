@@ -182,18 +182,14 @@ impl Made for cri::PullImageResponse {
     }
 }
 
-/// The RPCs berth answers `Unimplemented` today (streaming, stats, events, checkpoint,
-/// metrics): the default for [`crate::FuzzConfig::unimplemented`].
+/// The RPCs berth answers `Unimplemented` today (stats, checkpoint, metrics): the default
+/// for [`crate::FuzzConfig::unimplemented`].
 pub const NOT_BUILT: &[&str] = &[
-    "Exec",
-    "Attach",
-    "PortForward",
     "ContainerStats",
     "ListContainerStats",
     "PodSandboxStats",
     "ListPodSandboxStats",
     "CheckpointContainer",
-    "GetContainerEvents",
     "ListMetricDescriptors",
     "ListPodSandboxMetrics",
 ];

@@ -9,6 +9,7 @@
 
 mod convert;
 mod convert_container;
+mod events;
 mod gate;
 mod image_service;
 mod instrument;
@@ -20,6 +21,7 @@ mod streaming;
 
 use k8s_cri::v1::image_service_server::ImageServiceServer;
 use k8s_cri::v1::runtime_service_server::RuntimeServiceServer;
+use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 pub use gate::Gate;
@@ -35,17 +37,26 @@ pub struct Cri {
     metrics: Metrics,
     tasks: TaskTracker,
     streaming: berth_streaming::Streaming,
+    /// berthd's shutdown: ends the open `GetContainerEvents` streams, which graceful
+    /// shutdown would otherwise wait for.
+    shutdown: CancellationToken,
 }
 
 impl Cri {
     /// Services that answer `Unavailable` until `gate` is opened with the domain; Exec and
-    /// PortForward hand out URLs of `streaming`.
-    pub fn new(gate: Gate, metrics: Metrics, streaming: berth_streaming::Streaming) -> Self {
+    /// PortForward hand out URLs of `streaming`; event streams end at `shutdown`.
+    pub fn new(
+        gate: Gate,
+        metrics: Metrics,
+        streaming: berth_streaming::Streaming,
+        shutdown: CancellationToken,
+    ) -> Self {
         Self {
             gate,
             metrics,
             tasks: TaskTracker::new(),
             streaming,
+            shutdown,
         }
     }
 

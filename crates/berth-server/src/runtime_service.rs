@@ -1,20 +1,16 @@
 //! `runtime.v1.RuntimeService`: thin handlers. RPCs whose issue has not landed answer
 //! `Unimplemented` through the same wrapper as the rest.
 
-use std::pin::Pin;
-
 use berth_domain::container::ExecRequest;
 use berth_streaming::{Stdio, Target};
 use k8s_cri::v1 as cri;
 use k8s_cri::v1::runtime_service_server::RuntimeService;
-use tokio_stream::Stream;
 use tonic::{Request, Response, Status};
 
+use crate::events::{self, EventStream};
 use crate::instrument::Call;
 use crate::status::Failure;
 use crate::{Cri, convert, convert_container};
-
-type EventStream = Pin<Box<dyn Stream<Item = Result<cri::ContainerEventResponse, Status>> + Send>>;
 
 #[tonic::async_trait]
 impl RuntimeService for Cri {
@@ -79,7 +75,11 @@ impl RuntimeService for Cri {
         &self,
         _req: Request<cri::GetEventsRequest>,
     ) -> Result<Response<Self::GetContainerEventsStream>, Status> {
-        self.pending(Call::read("GetContainerEvents")).await
+        let shutdown = self.shutdown.clone();
+        self.call(Call::read("GetContainerEvents"), |d| async move {
+            Ok(events::subscribe(d, shutdown))
+        })
+        .await
     }
 
     async fn run_pod_sandbox(

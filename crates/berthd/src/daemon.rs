@@ -76,7 +76,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let streaming_task = tokio::spawn(serve_streams);
 
     let recovery = tokio::spawn(recover(config.clone(), gate.clone(), shutdown.clone()));
-    let cri = Cri::new(gate.clone(), metrics, streaming);
+    let cri = Cri::new(gate.clone(), metrics, streaming, shutdown.clone());
     tracing::info!(
         socket = %socket.path().display(),
         lock = %lock.path().display(),
