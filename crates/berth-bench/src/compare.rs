@@ -32,7 +32,7 @@ pub struct CompareArgs {
     #[arg(long = "helper-regex")]
     helper_regex: Vec<String>,
     /// Scenarios to run (default: all): pod, container, cold-start, stop-latency,
-    /// streaming, throughput, status-list, memory, floor.
+    /// streaming, sessions, throughput, status-list, memory, floor.
     #[arg(long = "scenario")]
     scenarios: Vec<String>,
     /// The OCI runtime binary for the floor scenario.
@@ -40,12 +40,13 @@ pub struct CompareArgs {
     oci_runtime: PathBuf,
 }
 
-const ALL: [&str; 9] = [
+const ALL: [&str; 10] = [
     "pod",
     "container",
     "cold-start",
     "stop-latency",
     "streaming",
+    "sessions",
     "throughput",
     "status-list",
     "memory",
@@ -149,9 +150,12 @@ async fn run(
             }
             outcome
         }
-        "memory" => {
+        "memory" | "sessions" => {
             for (i, t) in targets.iter().enumerate() {
-                let f = memory::round(t).await?;
+                let f = match scenario {
+                    "memory" => memory::round(t).await?,
+                    _ => streaming::sessions(t).await?,
+                };
                 record(results, scenario, i, n, f);
             }
             Ok(())

@@ -19,6 +19,13 @@ pub fn peak_rss_kib(pid: i32) -> u64 {
     field_kib(&format!("/proc/{pid}/status"), "VmHWM:")
 }
 
+/// Open file descriptors of `pid` (0 if gone).
+pub fn fds(pid: i32) -> u64 {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .map(|d| d.count() as u64)
+        .unwrap_or(0)
+}
+
 fn field_kib(file: &str, name: &str) -> u64 {
     std::fs::read_to_string(file)
         .unwrap_or_default()

@@ -253,6 +253,47 @@ pub async fn spdy_exec(url: &str, input: ExecInput) -> io::Result<ExecOutput> {
     })
 }
 
+/// A streaming session held open and idle, with its streams; dropping it goes away without
+/// a word.
+pub struct Idle {
+    _streams: Vec<berth_streaming::spdy::Stream>,
+    _session: Session,
+}
+
+/// Opens an exec session over SPDY (`v4.channel.k8s.io`) with its error, stdin and stdout
+/// streams, as the kubelet's client does, and sends nothing: a forgotten `kubectl exec -i`.
+pub async fn spdy_exec_idle(url: &str) -> io::Result<Idle> {
+    let session = spdy(url, "v4.channel.k8s.io").await?;
+    let mut streams = Vec::new();
+    for kind in ["error", "stdin", "stdout"] {
+        streams.push(open(&session, &[("streamtype", kind)]).await?);
+    }
+    Ok(Idle {
+        _streams: streams,
+        _session: session,
+    })
+}
+
+/// Opens a port-forward session over SPDY with one connection to `port` (its error and data
+/// streams) and sends nothing: a forgotten `kubectl port-forward` with a client connected.
+pub async fn spdy_forward_idle(url: &str, port: u16) -> io::Result<Idle> {
+    let session = spdy_port_forward(url).await?;
+    let port = port.to_string();
+    let mut streams = Vec::new();
+    for kind in ["error", "data"] {
+        let headers = [
+            ("streamtype", kind),
+            ("port", port.as_str()),
+            ("requestid", "0"),
+        ];
+        streams.push(open(&session, &headers).await?);
+    }
+    Ok(Idle {
+        _streams: streams,
+        _session: session,
+    })
+}
+
 /// One forwarded connection over an open port-forward session: `send` is written and
 /// ended, and what comes back on the data and error streams is answered.
 pub async fn forward_once(
