@@ -4,8 +4,8 @@
 //! the drivers (OCI, CNI, the monitor). Nothing here calls back up: lifecycle events travel
 //! up over the broadcast channel in [`events`]. Modules form layers, each importing only
 //! those below it, with no circle: `shared` (what pods and containers share), `request`
-//! (what the CRI asks for), `host` (reads of the node), `validate`, `monitor`, `events`,
-//! `error`; then `context` (what every service works with); then the services: `container`,
+//! (what the CRI asks for), `host` (reads of the node), `stats` (cgroup usage), `validate`,
+//! `monitor`, `events`, `error`; then `context` (what every service works with); then the services: `container`,
 //! then `sandbox` (stopping a pod stops its containers), `runtime` and `image`.
 //! `Domain::start` builds one [`context::Context`] and hands it to every service.
 
@@ -25,6 +25,7 @@ pub mod request;
 pub mod runtime;
 pub mod sandbox;
 pub mod shared;
+pub mod stats;
 mod task;
 pub mod validate;
 

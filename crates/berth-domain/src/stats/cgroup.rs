@@ -1,0 +1,394 @@
+//! A container's resource usage read from its cgroup, on cgroup v1 and v2 alike, with the
+//! meanings cAdvisor gives them (the kubelet's eviction and `kubectl top` read them so):
+//!
+//! - CPU: total time used, in nanoseconds (v2 `cpu.stat` `usage_usec`, v1 `cpuacct.usage`).
+//! - Memory: usage (v2 `memory.current`, v1 `memory.usage_in_bytes`); the working set, usage
+//!   less inactive file pages (what the kernel cannot drop at once; what eviction compares
+//!   with the limit); RSS (anonymous memory: v2 `anon`, v1 `total_rss`); page faults and
+//!   major page faults; the limit when there is one; swap used and its limit.
+//! - Processes (v2 and v1 `pids.current`).
+//!
+//! The parsers take the files' text, so they are tested on real-format files; `read` reads
+//! the files of a cgroup. A file that is missing (a controller not enabled) leaves its
+//! figure out rather than failing the whole.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+/// Where a process's cgroups are on the node.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CgroupDirs {
+    /// cgroup v2: one directory for every controller.
+    Unified(PathBuf),
+    /// cgroup v1: a directory per controller, where that controller is mounted.
+    Legacy {
+        /// The `cpuacct` controller's directory.
+        cpuacct: Option<PathBuf>,
+        /// The `memory` controller's directory.
+        memory: Option<PathBuf>,
+        /// The `pids` controller's directory.
+        pids: Option<PathBuf>,
+    },
+}
+
+impl CgroupDirs {
+    /// The directories `/proc/<pid>/cgroup` text names, on a `unified` (v2) node or not.
+    /// v1 controllers are found at `/sys/fs/cgroup/<controller>`, where systemd mounts or
+    /// links them (`cpuacct` → `cpu,cpuacct` on a joint mount).
+    pub fn parse(proc_cgroup: &str, unified: bool) -> Option<Self> {
+        let mut lines = proc_cgroup.lines().filter_map(|line| {
+            let mut parts = line.splitn(3, ':');
+            let (_, controllers, path) = (parts.next()?, parts.next()?, parts.next()?);
+            Some((controllers, path))
+        });
+        if unified {
+            let (_, path) = lines.find(|(controllers, _)| controllers.is_empty())?;
+            return Some(Self::Unified(PathBuf::from(format!(
+                "/sys/fs/cgroup{path}"
+            ))));
+        }
+        let (mut cpuacct, mut memory, mut pids) = (None, None, None);
+        for (controllers, path) in lines {
+            for controller in controllers.split(',') {
+                let slot = match controller {
+                    "cpuacct" => &mut cpuacct,
+                    "memory" => &mut memory,
+                    "pids" => &mut pids,
+                    _ => continue,
+                };
+                *slot = Some(PathBuf::from(format!("/sys/fs/cgroup/{controller}{path}")));
+            }
+        }
+        Some(Self::Legacy {
+            cpuacct,
+            memory,
+            pids,
+        })
+    }
+
+    /// The cgroups of process `pid` now; `None` when it is gone.
+    pub fn of_pid(pid: i32) -> Option<Self> {
+        let text = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).ok()?;
+        Self::parse(
+            &text,
+            Path::new("/sys/fs/cgroup/cgroup.controllers").exists(),
+        )
+    }
+
+    /// What the cgroups' files say now.
+    pub fn read(&self) -> Usage {
+        let text = |dir: &Path, file: &str| std::fs::read_to_string(dir.join(file)).ok();
+        match self {
+            Self::Unified(dir) => {
+                let file = |name: &str| text(dir, name);
+                Usage {
+                    cpu_ns: file("cpu.stat").as_deref().and_then(v2_cpu_ns),
+                    memory: v2_memory(&V2MemoryFiles {
+                        current: file("memory.current"),
+                        stat: file("memory.stat"),
+                        max: file("memory.max"),
+                        swap_current: file("memory.swap.current"),
+                        swap_max: file("memory.swap.max"),
+                    }),
+                    pids: file("pids.current").as_deref().and_then(number),
+                }
+            }
+            Self::Legacy {
+                cpuacct,
+                memory,
+                pids,
+            } => {
+                let memory = memory.as_deref().and_then(|dir| {
+                    let file = |name: &str| text(dir, name);
+                    v1_memory(&V1MemoryFiles {
+                        usage: file("memory.usage_in_bytes"),
+                        stat: file("memory.stat"),
+                        limit: file("memory.limit_in_bytes"),
+                        memsw_usage: file("memory.memsw.usage_in_bytes"),
+                        memsw_limit: file("memory.memsw.limit_in_bytes"),
+                    })
+                });
+                Usage {
+                    cpu_ns: cpuacct
+                        .as_deref()
+                        .and_then(|dir| text(dir, "cpuacct.usage"))
+                        .as_deref()
+                        .and_then(number),
+                    memory,
+                    pids: pids
+                        .as_deref()
+                        .and_then(|dir| text(dir, "pids.current"))
+                        .as_deref()
+                        .and_then(number),
+                }
+            }
+        }
+    }
+}
+
+/// A cgroup's usage at one moment; a figure its files did not give is `None`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Usage {
+    /// CPU time used, nanoseconds.
+    pub cpu_ns: Option<u64>,
+    /// Memory.
+    pub memory: Option<Memory>,
+    /// Processes (and threads) in it.
+    pub pids: Option<u64>,
+}
+
+/// A cgroup's memory, bytes unless said.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Memory {
+    /// All memory charged to it, page cache included.
+    pub usage: u64,
+    /// Usage less inactive file pages.
+    pub working_set: u64,
+    /// Anonymous memory (and swap cache).
+    pub rss: u64,
+    /// Page faults, a count.
+    pub page_faults: u64,
+    /// Major page faults (those that read from disk), a count.
+    pub major_page_faults: u64,
+    /// Its memory limit, when it has one.
+    pub limit: Option<u64>,
+    /// Swap used, where the node accounts it.
+    pub swap_usage: Option<u64>,
+    /// Its swap limit, when it has one.
+    pub swap_limit: Option<u64>,
+}
+
+impl Memory {
+    /// What is left before the limit: the limit less the working set (as cAdvisor).
+    pub fn available(&self) -> Option<u64> {
+        self.limit.map(|l| l.saturating_sub(self.working_set))
+    }
+
+    /// Swap left before its limit.
+    pub fn swap_available(&self) -> Option<u64> {
+        Some(
+            self.swap_limit?
+                .saturating_sub(self.swap_usage.unwrap_or(0)),
+        )
+    }
+}
+
+/// The text of a cgroup v2 memory controller's files (`None`: missing).
+struct V2MemoryFiles {
+    current: Option<String>,
+    stat: Option<String>,
+    max: Option<String>,
+    swap_current: Option<String>,
+    swap_max: Option<String>,
+}
+
+/// The text of a cgroup v1 memory controller's files (`None`: missing).
+struct V1MemoryFiles {
+    usage: Option<String>,
+    stat: Option<String>,
+    limit: Option<String>,
+    memsw_usage: Option<String>,
+    memsw_limit: Option<String>,
+}
+
+fn v2_memory(files: &V2MemoryFiles) -> Option<Memory> {
+    let usage = number(files.current.as_deref()?)?;
+    let stat = keyed(files.stat.as_deref().unwrap_or_default());
+    let get = |key: &str| stat.get(key).copied().unwrap_or(0);
+    Some(Memory {
+        usage,
+        working_set: usage.saturating_sub(get("inactive_file")),
+        rss: get("anon"),
+        page_faults: get("pgfault"),
+        major_page_faults: get("pgmajfault"),
+        limit: files.max.as_deref().and_then(limit),
+        swap_usage: files.swap_current.as_deref().and_then(number),
+        swap_limit: files.swap_max.as_deref().and_then(limit),
+    })
+}
+
+fn v1_memory(files: &V1MemoryFiles) -> Option<Memory> {
+    let usage = number(files.usage.as_deref()?)?;
+    let stat = keyed(files.stat.as_deref().unwrap_or_default());
+    let get = |key: &str| stat.get(key).copied().unwrap_or(0);
+    let limit = files.limit.as_deref().and_then(limit);
+    // memsw counts memory and swap together: swap is the difference.
+    let swap_usage = files
+        .memsw_usage
+        .as_deref()
+        .and_then(number)
+        .map(|both| both.saturating_sub(usage));
+    let swap_limit = match (files.memsw_limit.as_deref().and_then(self::limit), limit) {
+        (Some(both), Some(memory)) => Some(both.saturating_sub(memory)),
+        _ => None,
+    };
+    Some(Memory {
+        usage,
+        working_set: usage.saturating_sub(get("total_inactive_file")),
+        rss: get("total_rss"),
+        page_faults: get("total_pgfault"),
+        major_page_faults: get("total_pgmajfault"),
+        limit,
+        swap_usage,
+        swap_limit,
+    })
+}
+
+/// CPU time in nanoseconds from a cgroup v2 `cpu.stat`.
+fn v2_cpu_ns(cpu_stat: &str) -> Option<u64> {
+    keyed(cpu_stat).get("usage_usec").map(|us| us * 1000)
+}
+
+/// A file holding one number.
+fn number(text: &str) -> Option<u64> {
+    text.trim().parse().ok()
+}
+
+/// A limit: `max` (v2) or a value near `i64::MAX` (v1's "unlimited", rounded down to a page)
+/// is no limit.
+fn limit(text: &str) -> Option<u64> {
+    number(text).filter(|&v| v < 1 << 62)
+}
+
+/// A flat keyed file (`key value` per line): `memory.stat`, `cpu.stat`.
+fn keyed(text: &str) -> HashMap<&str, u64> {
+    text.lines()
+        .filter_map(|line| {
+            let (key, value) = line.split_once(' ')?;
+            Some((key, value.trim().parse().ok()?))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Parts of a container's `memory.stat` on cgroup v2 (Linux 6.1).
+    const V2_STAT: &str = "anon 4943872\nfile 20480000\nkernel 569344\nkernel_stack 49152\n\
+        pagetables 98304\nsock 0\nshmem 0\nfile_mapped 1216512\nfile_dirty 0\n\
+        inactive_anon 4915200\nactive_anon 28672\ninactive_file 14336000\n\
+        active_file 6144000\nunevictable 0\npgfault 7321\npgmajfault 12\n";
+
+    /// Parts of a container's `memory.stat` on cgroup v1 (its own and the `total_` lines).
+    const V1_STAT: &str = "cache 20480000\nrss 4943872\nrss_huge 0\nshmem 0\n\
+        pgfault 100\npgmajfault 1\ninactive_anon 0\ninactive_file 99\n\
+        hierarchical_memory_limit 67108864\ntotal_cache 20480000\ntotal_rss 4943872\n\
+        total_pgfault 7321\ntotal_pgmajfault 12\ntotal_inactive_anon 4915200\n\
+        total_inactive_file 14336000\ntotal_active_file 6144000\n";
+
+    #[test]
+    fn the_cgroups_of_a_process_are_found_on_either_version() {
+        let v2 = "0::/kubepods.slice/kubepods-pod1.slice/berth-c.scope\n";
+        assert_eq!(
+            CgroupDirs::parse(v2, true),
+            Some(CgroupDirs::Unified(PathBuf::from(
+                "/sys/fs/cgroup/kubepods.slice/kubepods-pod1.slice/berth-c.scope"
+            )))
+        );
+        // A hybrid node's v1 lines, with cpu and cpuacct mounted together.
+        let v1 = "12:pids:/berth/c\n9:memory:/berth/c\n4:cpu,cpuacct:/berth/c\n\
+                  1:name=systemd:/x\n0::/x\n";
+        assert_eq!(
+            CgroupDirs::parse(v1, false),
+            Some(CgroupDirs::Legacy {
+                cpuacct: Some(PathBuf::from("/sys/fs/cgroup/cpuacct/berth/c")),
+                memory: Some(PathBuf::from("/sys/fs/cgroup/memory/berth/c")),
+                pids: Some(PathBuf::from("/sys/fs/cgroup/pids/berth/c")),
+            })
+        );
+        assert_eq!(CgroupDirs::parse("9:memory:/berth/c\n", true), None);
+    }
+
+    #[test]
+    fn v2_memory_is_read_as_cadvisor_reads_it() {
+        let memory = v2_memory(&V2MemoryFiles {
+            current: Some("26112000\n".into()),
+            stat: Some(V2_STAT.into()),
+            max: Some("67108864\n".into()),
+            swap_current: Some("0\n".into()),
+            swap_max: Some("max\n".into()),
+        })
+        .unwrap();
+        assert_eq!(memory.usage, 26_112_000);
+        assert_eq!(memory.working_set, 26_112_000 - 14_336_000);
+        assert_eq!(memory.rss, 4_943_872);
+        assert_eq!((memory.page_faults, memory.major_page_faults), (7321, 12));
+        assert_eq!(memory.limit, Some(67_108_864));
+        assert_eq!(memory.available(), Some(67_108_864 - 11_776_000));
+        assert_eq!(memory.swap_usage, Some(0));
+        assert_eq!((memory.swap_limit, memory.swap_available()), (None, None));
+
+        let unlimited = v2_memory(&V2MemoryFiles {
+            current: Some("100\n".into()),
+            stat: None,
+            max: Some("max\n".into()),
+            swap_current: None,
+            swap_max: None,
+        })
+        .unwrap();
+        assert_eq!((unlimited.limit, unlimited.available()), (None, None));
+        assert_eq!(unlimited.working_set, 100);
+        assert!(
+            v2_memory(&V2MemoryFiles {
+                current: None,
+                stat: Some(V2_STAT.into()),
+                max: None,
+                swap_current: None,
+                swap_max: None,
+            })
+            .is_none(),
+            "no memory.current, no memory figures"
+        );
+    }
+
+    #[test]
+    fn v1_memory_uses_the_hierarchical_totals_and_memsw_for_swap() {
+        let memory = v1_memory(&V1MemoryFiles {
+            usage: Some("26112000\n".into()),
+            stat: Some(V1_STAT.into()),
+            limit: Some("67108864\n".into()),
+            memsw_usage: Some("26116096\n".into()),
+            memsw_limit: Some("134217728\n".into()),
+        })
+        .unwrap();
+        assert_eq!(memory.working_set, 26_112_000 - 14_336_000);
+        assert_eq!(memory.rss, 4_943_872);
+        assert_eq!((memory.page_faults, memory.major_page_faults), (7321, 12));
+        assert_eq!(memory.limit, Some(67_108_864));
+        assert_eq!(memory.swap_usage, Some(4096));
+        assert_eq!(memory.swap_limit, Some(67_108_864));
+        assert_eq!(memory.swap_available(), Some(67_108_864 - 4096));
+
+        // v1's "unlimited" is i64::MAX rounded down to a page.
+        let unlimited = v1_memory(&V1MemoryFiles {
+            usage: Some("4096\n".into()),
+            stat: Some(V1_STAT.into()),
+            limit: Some("9223372036854771712\n".into()),
+            memsw_usage: None,
+            memsw_limit: None,
+        })
+        .unwrap();
+        assert_eq!((unlimited.limit, unlimited.swap_limit), (None, None));
+        assert_eq!(unlimited.working_set, 0, "never below zero");
+    }
+
+    #[test]
+    fn cpu_time_is_read_in_nanoseconds_on_either_version() {
+        let cpu_stat = "usage_usec 1234567\nuser_usec 1000000\nsystem_usec 234567\n\
+                        nr_periods 0\nnr_throttled 0\nthrottled_usec 0\n";
+        assert_eq!(v2_cpu_ns(cpu_stat), Some(1_234_567_000));
+        assert_eq!(v2_cpu_ns("nr_periods 0\n"), None);
+        assert_eq!(number("987654321\n"), Some(987_654_321));
+    }
+
+    #[test]
+    fn this_process_has_cgroups_whose_files_read() {
+        let dirs = CgroupDirs::of_pid(std::process::id() as i32).expect("own cgroups");
+        let usage = dirs.read();
+        // Whatever the node, a process's memory controller counts something.
+        if let Some(memory) = usage.memory {
+            assert!(memory.usage > 0, "{usage:?}");
+        }
+    }
+}
