@@ -26,6 +26,9 @@ pub const STREAMING_ADDRESS: &str = "127.0.0.1:0";
 pub const STREAM_IDLE_TIMEOUT: Duration = Duration::from_secs(4 * 3600);
 /// How long a streaming client has to open its streams (the kubelet's).
 pub const STREAM_CREATION_TIMEOUT: Duration = Duration::from_secs(30);
+/// How often the stats sampler measures CPU rates and writable layers: the kubelet reads
+/// stats every 10 s.
+pub const STATS_SAMPLE_PERIOD: Duration = Duration::from_secs(10);
 /// Grace period for in-flight calls on SIGTERM.
 pub const SHUTDOWN_GRACE_SECONDS: u64 = 10;
 /// A pull with no bytes for this long fails.

@@ -151,6 +151,23 @@ impl Default for StreamingConfig {
     }
 }
 
+/// `[stats]`: the stats RPCs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StatsConfig {
+    /// How often the background sampler measures each running container's CPU rate and
+    /// writable layer.
+    pub sample_period: ConfigDuration,
+}
+
+impl Default for StatsConfig {
+    fn default() -> Self {
+        Self {
+            sample_period: ConfigDuration(defaults::STATS_SAMPLE_PERIOD),
+        }
+    }
+}
+
 /// `[metrics]`: the Prometheus endpoint.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -190,6 +207,8 @@ pub struct Config {
     pub streaming: StreamingConfig,
     /// Where the Prometheus endpoint listens, if anywhere.
     pub metrics: MetricsConfig,
+    /// How stats are sampled.
+    pub stats: StatsConfig,
 }
 
 impl Default for Config {
@@ -208,6 +227,7 @@ impl Default for Config {
             registries: BTreeMap::new(),
             streaming: StreamingConfig::default(),
             metrics: MetricsConfig::default(),
+            stats: StatsConfig::default(),
         }
     }
 }
@@ -382,6 +402,7 @@ impl Config {
                 "streaming.stream_creation_timeout",
                 self.streaming.stream_creation_timeout,
             ),
+            ("stats.sample_period", self.stats.sample_period),
         ] {
             if value.0.is_zero() {
                 return Err(invalid(key, "must be more than zero".into()));

@@ -52,6 +52,7 @@ fn toml_line() -> impl Strategy<Value = String> {
         Just("mirrors"),
         Just("insecure"),
         Just("address"),
+        Just("sample_period"),
         Just("path"),
         Just("type"),
         Just("rooot"),
@@ -193,6 +194,7 @@ fn valid_config() -> impl Strategy<Value = Config> {
                     metrics: MetricsConfig {
                         address: MetricsAddress(metrics),
                     },
+                    stats: crate::StatsConfig::default(),
                 }
             },
         )

@@ -15,6 +15,7 @@ use crate::host::Host;
 use crate::locks::KeyedLocks;
 use crate::runtime::{Handler, Handlers};
 use crate::shared::Helpers;
+use crate::stats::sampler::Sampler;
 use crate::task::blocking;
 use crate::{Error, Indexes};
 
@@ -35,6 +36,8 @@ pub(crate) struct Context {
     /// CreateContainer and StartContainer take their pod's too.
     pub pod_locks: KeyedLocks,
     pub events: EventBus,
+    /// The background sampler's last figures (CPU rates, writable-layer sizes).
+    pub sampler: Sampler,
 }
 
 impl Context {

@@ -54,6 +54,8 @@ pub struct Domain {
     /// Images: pull, status, list, remove, usage.
     pub images: image::ImageService,
     context: Arc<Context>,
+    /// The stats sampler's task, stopped with the domain.
+    _sampler: container::SamplerTask,
 }
 
 impl Domain {
@@ -81,17 +83,21 @@ impl Domain {
             host: Box::new(host::Node),
             pod_locks: Default::default(),
             events: Default::default(),
+            sampler: Default::default(),
             config,
         });
         let containers = Arc::new(container::ContainerService::new(context.clone())?);
         let sandboxes = sandbox::SandboxService::new(context.clone(), containers.clone());
         recover(&context, &containers, &sandboxes).await?;
+        let period = context.config.stats.sample_period.0;
+        let sampler = container::sample_every(context.clone(), period);
         Ok(Self {
             runtime,
             images,
             containers,
             sandboxes,
             context,
+            _sampler: sampler,
         })
     }
 

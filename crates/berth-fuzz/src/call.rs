@@ -182,11 +182,9 @@ impl Made for cri::PullImageResponse {
     }
 }
 
-/// The RPCs berth answers `Unimplemented` today (stats, checkpoint, metrics): the default
-/// for [`crate::FuzzConfig::unimplemented`].
+/// The RPCs berth answers `Unimplemented` today (pod stats, checkpoint, metrics): the
+/// default for [`crate::FuzzConfig::unimplemented`].
 pub const NOT_BUILT: &[&str] = &[
-    "ContainerStats",
-    "ListContainerStats",
     "PodSandboxStats",
     "ListPodSandboxStats",
     "CheckpointContainer",

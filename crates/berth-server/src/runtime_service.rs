@@ -10,7 +10,7 @@ use tonic::{Request, Response, Status};
 use crate::events::{self, EventStream};
 use crate::instrument::Call;
 use crate::status::Failure;
-use crate::{Cri, convert, convert_container};
+use crate::{Cri, convert, convert_container, convert_stats};
 
 #[tonic::async_trait]
 impl RuntimeService for Cri {
@@ -386,15 +386,35 @@ impl RuntimeService for Cri {
         &self,
         req: Request<cri::ContainerStatsRequest>,
     ) -> Result<Response<cri::ContainerStatsResponse>, Status> {
-        self.pending(Call::read("ContainerStats").container(&req.get_ref().container_id))
-            .await
+        let id = req.into_inner().container_id;
+        self.call(
+            Call::read("ContainerStats").container(&id),
+            |d| async move {
+                let stats = d.containers.stats(&id).await?;
+                Ok(cri::ContainerStatsResponse {
+                    stats: Some(convert_stats::container_stats(stats)),
+                })
+            },
+        )
+        .await
     }
 
     async fn list_container_stats(
         &self,
-        _req: Request<cri::ListContainerStatsRequest>,
+        req: Request<cri::ListContainerStatsRequest>,
     ) -> Result<Response<cri::ListContainerStatsResponse>, Status> {
-        self.pending(Call::read("ListContainerStats")).await
+        let filter = req.into_inner().filter.unwrap_or_default();
+        let filter = convert_stats::container_stats_filter(filter);
+        self.call(Call::read("ListContainerStats"), |d| async move {
+            let stats = d.containers.list_stats(filter).await?;
+            Ok(cri::ListContainerStatsResponse {
+                stats: stats
+                    .into_iter()
+                    .map(convert_stats::container_stats)
+                    .collect(),
+            })
+        })
+        .await
     }
 
     async fn pod_sandbox_stats(

@@ -32,6 +32,7 @@ pub mod seccomp;
 pub mod signal;
 pub mod spec;
 mod start;
+mod stats;
 mod status;
 mod stop;
 mod update;
@@ -57,6 +58,8 @@ pub use crate::request::{
 pub use attach::{AttachRequest, AttachSession, AttachTerminal};
 pub use exec::ExecOutput;
 pub use exec_session::{ExecRequest, ExecSession, Input, Output, Terminal};
+pub use stats::ContainerStats;
+pub(crate) use stats::{SamplerTask, sample_every};
 pub use status::ContainerStatus;
 
 /// Which containers `list` returns; every set field must match.

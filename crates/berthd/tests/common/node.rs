@@ -45,6 +45,11 @@ impl Drop for Node {
 /// Pushes busybox images (plain, StopSignal SIGUSR1, StopSignal bogus), starts berthd and
 /// pulls them.
 pub async fn node() -> Node {
+    node_with("").await
+}
+
+/// `node()` with `extra` (tables) added to berthd's config.
+pub async fn node_with(extra: &str) -> Node {
     let registry = Registry::start().await;
     let plain = default_config("amd64", "");
     let mut usr1 = plain.clone();
@@ -56,7 +61,7 @@ pub async fn node() -> Node {
         push_image(&registry, "busybox", tag, &image).await;
     }
     let dir = setup(&format!(
-        "[registries.\"{}\"]\ninsecure = true\n",
+        "{extra}\n[registries.\"{}\"]\ninsecure = true\n",
         registry.host()
     ));
     let mut daemon = Daemon::spawn(dir.path(), &[]);

@@ -1,0 +1,183 @@
+//! What a stats call must not wait for, sampled in the background: a container's CPU rate
+//! (`usage_nano_cores`: CPU time used between the last two samples over the time between
+//! them) and the size of its writable layer (a walk of its upper directory, which can be
+//! big). One pass samples every running container and forgets the others; the calls read
+//! the last pass's figures. The pass itself is the domain's one sampler task's (see
+//! `container::stats`), run off the async threads.
+
+use std::collections::HashMap;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, PoisonError};
+use std::time::Instant;
+
+use super::cgroup::CgroupDirs;
+
+/// A running container to sample.
+#[derive(Debug, Clone)]
+pub struct Target {
+    /// Its ID.
+    pub id: String,
+    /// Its init process, on the node.
+    pub pid: i32,
+    /// Its writable layer's upper directory.
+    pub upper: PathBuf,
+}
+
+/// A writable layer's usage.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LayerUsage {
+    /// Bytes of its files' blocks.
+    pub bytes: u64,
+    /// Files, directories and links in it.
+    pub inodes: u64,
+}
+
+/// The last figures of one container.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Sample {
+    /// CPU used between the last two samples, in billionths of a core.
+    pub nano_cores: Option<u64>,
+    /// Its writable layer at the last sample.
+    pub layer: Option<LayerUsage>,
+    /// The last CPU reading: when, and the CPU time then (ns).
+    cpu: Option<(Instant, u64)>,
+}
+
+/// The last pass's figures, by container ID.
+#[derive(Debug, Default)]
+pub struct Sampler {
+    samples: Mutex<HashMap<String, Sample>>,
+}
+
+impl Sampler {
+    /// The last figures of container `id` (empty before its first sample).
+    pub fn get(&self, id: &str) -> Sample {
+        let samples = self.samples.lock().unwrap_or_else(PoisonError::into_inner);
+        samples.get(id).copied().unwrap_or_default()
+    }
+
+    /// Samples every one of `targets` (blocking: reads cgroup files and walks layers; the
+    /// figures are swapped in at the end, so calls never wait for a walk).
+    pub fn pass(&self, targets: Vec<Target>) {
+        let previous = self
+            .samples
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        let fresh = targets
+            .into_iter()
+            .map(|target| {
+                let before = previous.get(&target.id).copied().unwrap_or_default();
+                let cpu_ns = CgroupDirs::of_pid(target.pid).and_then(|dirs| dirs.read().cpu_ns);
+                let sample = next(before, cpu_ns.map(|ns| (Instant::now(), ns)), &target.upper);
+                (target.id, sample)
+            })
+            .collect();
+        *self.samples.lock().unwrap_or_else(PoisonError::into_inner) = fresh;
+    }
+}
+
+/// The sample after `before`, with a new CPU reading and a walk of `upper`.
+fn next(before: Sample, cpu: Option<(Instant, u64)>, upper: &Path) -> Sample {
+    let nano_cores = match (before.cpu, cpu) {
+        (Some(then), Some(now)) => rate(then, now).or(before.nano_cores),
+        _ => before.nano_cores,
+    };
+    Sample {
+        nano_cores,
+        layer: walk(upper).or(before.layer),
+        cpu: cpu.or(before.cpu),
+    }
+}
+
+/// CPU time per second of wall time, in billionths of a core, between two readings.
+fn rate((then, used_then): (Instant, u64), (now, used_now): (Instant, u64)) -> Option<u64> {
+    let seconds = now.checked_duration_since(then)?.as_secs_f64();
+    (seconds > 0.0).then(|| (used_now.saturating_sub(used_then) as f64 / seconds) as u64)
+}
+
+/// The blocks and inodes under `dir` (not following links, not leaving its file system);
+/// `None` when `dir` cannot be read at all.
+fn walk(dir: &Path) -> Option<LayerUsage> {
+    let top = std::fs::symlink_metadata(dir).ok()?;
+    let mut usage = LayerUsage::default();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(dir) = pending.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let Ok(meta) = entry.metadata() else {
+                continue;
+            };
+            usage.inodes += 1;
+            usage.bytes += meta.blocks() * 512;
+            if meta.is_dir() && meta.dev() == top.dev() {
+                pending.push(entry.path());
+            }
+        }
+    }
+    Some(usage)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[test]
+    fn the_cpu_rate_is_cpu_time_over_wall_time() {
+        let t0 = Instant::now();
+        let t1 = t0 + Duration::from_secs(2);
+        // One core busy for two seconds is a billion nanocores.
+        assert_eq!(rate((t0, 0), (t1, 2_000_000_000)), Some(1_000_000_000));
+        assert_eq!(rate((t0, 5), (t0, 9)), None, "no time passed");
+        assert_eq!(rate((t1, 5), (t0, 9)), None, "time ran backwards");
+        assert_eq!(
+            rate((t0, 9), (t1, 5)),
+            Some(0),
+            "a counter reset is not negative"
+        );
+    }
+
+    #[test]
+    fn a_sample_keeps_what_a_failed_reading_could_not_replace() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("sub")).unwrap();
+        std::fs::write(dir.path().join("sub/file"), vec![7u8; 10_000]).unwrap();
+        let t0 = Instant::now();
+        let first = next(Sample::default(), Some((t0, 0)), dir.path());
+        assert_eq!(first.nano_cores, None, "one reading has no rate");
+        let layer = first.layer.unwrap();
+        assert_eq!(layer.inodes, 2);
+        assert!(layer.bytes >= 10_000, "{layer:?}");
+
+        let t1 = t0 + Duration::from_millis(500);
+        let second = next(first, Some((t1, 250_000_000)), dir.path());
+        assert_eq!(second.nano_cores, Some(500_000_000));
+        // The process went (no reading) and so did its layer: the last figures stay.
+        let gone = next(second, None, &dir.path().join("missing"));
+        assert_eq!(
+            (gone.nano_cores, gone.layer),
+            (second.nano_cores, second.layer)
+        );
+    }
+
+    #[test]
+    fn a_pass_forgets_containers_no_longer_running() {
+        let dir = tempfile::tempdir().unwrap();
+        let sampler = Sampler::default();
+        let me = |id: &str| Target {
+            id: id.into(),
+            pid: std::process::id() as i32,
+            upper: dir.path().to_path_buf(),
+        };
+        sampler.pass(vec![me("a"), me("b")]);
+        assert!(sampler.get("a").layer.is_some());
+        sampler.pass(vec![me("b")]);
+        assert_eq!(sampler.get("a"), Sample::default());
+        assert!(sampler.get("b").layer.is_some());
+    }
+}
