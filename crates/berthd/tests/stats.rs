@@ -101,7 +101,8 @@ async fn a_containers_memory_cpu_and_writable_layer_show_in_its_stats() {
     assert!(memory.timestamp > 0);
     let working_set = value(&memory.working_set_bytes);
     assert!(value(&memory.usage_bytes) >= working_set);
-    assert!(value(&memory.rss_bytes) >= 40 * MIB, "{s:?}");
+    // Most of it is anonymous (cgroup v2 counts `anon` a little under what `tail` holds).
+    assert!(value(&memory.rss_bytes) >= 32 * MIB, "{s:?}");
     assert!(value(&memory.page_faults) > 0);
     let layer = s.writable_layer.as_ref().unwrap();
     assert!(value(&layer.inodes_used) >= 1);
