@@ -55,7 +55,7 @@ pub struct Domain {
     pub images: image::ImageService,
     context: Arc<Context>,
     /// The stats sampler's task, stopped with the domain.
-    _sampler: container::SamplerTask,
+    _sampler: stats::background::SamplerTask,
 }
 
 impl Domain {
@@ -90,7 +90,7 @@ impl Domain {
         let sandboxes = sandbox::SandboxService::new(context.clone(), containers.clone());
         recover(&context, &containers, &sandboxes).await?;
         let period = context.config.stats.sample_period.0;
-        let sampler = container::sample_every(context.clone(), period);
+        let sampler = stats::background::sample_every(context.clone(), period);
         Ok(Self {
             runtime,
             images,

@@ -185,8 +185,6 @@ impl Made for cri::PullImageResponse {
 /// The RPCs berth answers `Unimplemented` today (pod stats, checkpoint, metrics): the
 /// default for [`crate::FuzzConfig::unimplemented`].
 pub const NOT_BUILT: &[&str] = &[
-    "PodSandboxStats",
-    "ListPodSandboxStats",
     "CheckpointContainer",
     "ListMetricDescriptors",
     "ListPodSandboxMetrics",

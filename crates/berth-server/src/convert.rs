@@ -256,7 +256,7 @@ fn sandbox_state(ready: bool) -> i32 {
     }
 }
 
-fn sandbox_metadata(m: &berth_store::PodMetadata) -> cri::PodSandboxMetadata {
+pub(crate) fn sandbox_metadata(m: &berth_store::PodMetadata) -> cri::PodSandboxMetadata {
     cri::PodSandboxMetadata {
         name: m.name.clone(),
         uid: m.uid.clone(),

@@ -421,15 +421,29 @@ impl RuntimeService for Cri {
         &self,
         req: Request<cri::PodSandboxStatsRequest>,
     ) -> Result<Response<cri::PodSandboxStatsResponse>, Status> {
-        self.pending(Call::read("PodSandboxStats").pod(&req.get_ref().pod_sandbox_id))
-            .await
+        let id = req.into_inner().pod_sandbox_id;
+        self.call(Call::read("PodSandboxStats").pod(&id), |d| async move {
+            let stats = d.sandboxes.stats(&id).await?;
+            Ok(cri::PodSandboxStatsResponse {
+                stats: Some(convert_stats::pod_stats(stats)),
+            })
+        })
+        .await
     }
 
     async fn list_pod_sandbox_stats(
         &self,
-        _req: Request<cri::ListPodSandboxStatsRequest>,
+        req: Request<cri::ListPodSandboxStatsRequest>,
     ) -> Result<Response<cri::ListPodSandboxStatsResponse>, Status> {
-        self.pending(Call::read("ListPodSandboxStats")).await
+        let filter = req.into_inner().filter.unwrap_or_default();
+        let filter = convert_stats::pod_stats_filter(filter);
+        self.call(Call::read("ListPodSandboxStats"), |d| async move {
+            let stats = d.sandboxes.list_stats(filter).await?;
+            Ok(cri::ListPodSandboxStatsResponse {
+                stats: stats.into_iter().map(convert_stats::pod_stats).collect(),
+            })
+        })
+        .await
     }
 
     async fn checkpoint_container(

@@ -921,17 +921,7 @@ fn with_memory_limit(mut config: cri::ContainerConfig, bytes: i64) -> cri::Conta
 #[tokio::test]
 async fn a_pod_nests_under_its_cgroup_parent_and_removes_the_one_it_made() {
     let mut n = node().await;
-    let driver = n
-        .client
-        .runtime
-        .runtime_config(cri::RuntimeConfigRequest {})
-        .await
-        .unwrap()
-        .into_inner()
-        .linux
-        .unwrap()
-        .cgroup_driver;
-    let systemd = driver == cri::CgroupDriver::Systemd as i32;
+    let systemd = n.systemd_cgroups().await;
     let tag = std::process::id();
     // (the CRI parent, its cgroup path, the QoS level above it that the test removes)
     let parent = |pod: &str| {

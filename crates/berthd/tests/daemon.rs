@@ -113,9 +113,9 @@ async fn serves_the_runtime_service_and_shuts_down_cleanly_on_sigterm() {
     assert_unimplemented(
         client
             .runtime
-            .pod_sandbox_stats(cri::PodSandboxStatsRequest::default())
+            .checkpoint_container(cri::CheckpointContainerRequest::default())
             .await,
-        "PodSandboxStats",
+        "CheckpointContainer",
     );
 
     drop(client);

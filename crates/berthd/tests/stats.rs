@@ -1,6 +1,8 @@
-//! `ContainerStats` and `ListContainerStats` through a real berthd and runc: memory a
-//! container holds shows in its working set, a spinning one shows CPU time and a CPU rate,
-//! a file it writes shows in its writable layer, and the list filters as critest asserts.
+//! The stats RPCs through a real berthd and runc. `ContainerStats` and
+//! `ListContainerStats`: memory a container holds shows in its working set, a spinning one
+//! shows CPU time and a CPU rate, a file it writes shows in its writable layer, and the list
+//! filters as critest asserts. `PodSandboxStats` and `ListPodSandboxStats`: a pod's memory,
+//! CPU, processes and ping traffic show, from its own cgroup or summed over its containers'.
 //! berthd samples every second here (`[stats] sample_period`).
 
 mod common;
@@ -8,9 +10,14 @@ mod common;
 use std::time::{Duration, Instant};
 
 use berth_cri_client::cri;
+use common::cni::use_cni;
 use common::node::{Node, node_with};
 
 const MIB: u64 = 1024 * 1024;
+
+/// A container script that holds 40 MiB (`tail` reading a line that never ends).
+const HOLD_40_MIB: &str =
+    "trap 'exit 0' TERM; (head -c 41943040 /dev/zero; sleep 1000) | tail -n 1 & wait";
 
 async fn stats(n: &mut Node, id: &str) -> cri::ContainerStats {
     n.client
@@ -75,8 +82,7 @@ async fn a_containers_memory_cpu_and_writable_layer_show_in_its_stats() {
         .run(
             &pod,
             "holder",
-            "trap 'exit 0' TERM; head -c 5242880 /dev/urandom > /big; \
-             (head -c 41943040 /dev/zero; sleep 1000) | tail -n 1 & wait",
+            &format!("head -c 5242880 /dev/urandom > /big; {HOLD_40_MIB}"),
         )
         .await;
     let spinner = n.run(&pod, "spinner", "while :; do :; done").await;
@@ -171,4 +177,201 @@ async fn a_containers_memory_cpu_and_writable_layer_show_in_its_stats() {
 
     n.remove_pod(&pod.0).await;
     n.assert_clean();
+}
+
+async fn pod_stats(n: &mut Node, id: &str) -> Result<cri::PodSandboxStats, tonic::Status> {
+    let answer = n
+        .client
+        .runtime
+        .pod_sandbox_stats(cri::PodSandboxStatsRequest {
+            pod_sandbox_id: id.to_owned(),
+        })
+        .await?;
+    Ok(answer.into_inner().stats.expect("stats in the answer"))
+}
+
+async fn list_pods(n: &mut Node, filter: cri::PodSandboxStatsFilter) -> Vec<String> {
+    let mut ids: Vec<String> = n
+        .client
+        .runtime
+        .list_pod_sandbox_stats(cri::ListPodSandboxStatsRequest {
+            filter: Some(filter),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .stats
+        .into_iter()
+        .map(|s| s.attributes.unwrap().id)
+        .collect();
+    ids.sort();
+    ids
+}
+
+/// Waits (bounded) until pod `id`'s stats satisfy `ready`, and answers its Linux stats.
+async fn pod_stats_when(
+    n: &mut Node,
+    id: &str,
+    what: &str,
+    ready: impl Fn(&cri::LinuxPodSandboxStats) -> bool,
+) -> cri::LinuxPodSandboxStats {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let s = pod_stats(n, id).await.unwrap();
+        assert_eq!(s.attributes.as_ref().unwrap().id, id);
+        let linux = s.linux.expect("Linux stats");
+        if ready(&linux) {
+            return linux;
+        }
+        assert!(Instant::now() < deadline, "{what} never showed: {linux:?}");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+fn working_set(s: &cri::LinuxPodSandboxStats) -> u64 {
+    s.memory.as_ref().map_or(0, |m| value(&m.working_set_bytes))
+}
+
+fn nano_cores(s: &cri::LinuxPodSandboxStats) -> u64 {
+    s.cpu.as_ref().map_or(0, |c| value(&c.usage_nano_cores))
+}
+
+fn container_ids(s: &cri::LinuxPodSandboxStats) -> Vec<String> {
+    let mut ids: Vec<String> = s
+        .containers
+        .iter()
+        .map(|c| c.attributes.as_ref().unwrap().id.clone())
+        .collect();
+    ids.sort();
+    ids
+}
+
+#[tokio::test]
+async fn a_pods_memory_cpu_processes_and_network_show_in_its_stats() {
+    let mut n = node_with("[stats]\nsample_period = \"1s\"\n").await;
+    let cni = use_cni(&mut n).await;
+    let systemd = n.systemd_cgroups().await;
+
+    // A pod in a cgroup of its own, as the kubelet's pods are, on the pod network: it holds
+    // 40 MiB and pings its gateway.
+    let mut config = n.pod_config("netpod");
+    config.labels.insert("app".into(), "netpod".into());
+    let tag = std::process::id();
+    config.linux.as_mut().unwrap().cgroup_parent = if systemd {
+        format!("berthpod{tag}.slice")
+    } else {
+        format!("/berthpod{tag}")
+    };
+    let netpod = n.pod_with(config).await;
+    let ip = n
+        .pod_status(&netpod.0)
+        .await
+        .status
+        .unwrap()
+        .network
+        .unwrap()
+        .ip;
+    let gateway = format!("{}.1", ip.rsplit_once('.').unwrap().0);
+    let holder = n.run(&netpod, "holder", HOLD_40_MIB).await;
+    let pinger = n
+        .run(
+            &netpod,
+            "pinger",
+            &format!("ping -c 10 -i 0.2 -s 1000 {gateway}; exec sleep 1000"),
+        )
+        .await;
+    let s = pod_stats_when(&mut n, &netpod.0, "40 MiB and the pings", |s| {
+        let eth0 = s
+            .network
+            .as_ref()
+            .and_then(|n| n.default_interface.as_ref());
+        let sent = eth0.map_or(0, |i| value(&i.tx_bytes));
+        let received = eth0.map_or(0, |i| value(&i.rx_bytes));
+        working_set(s) >= 40 * MIB && sent >= 10_000 && received >= 10_000
+    })
+    .await;
+    let network = s.network.as_ref().unwrap();
+    assert_eq!(network.default_interface.as_ref().unwrap().name, "eth0");
+    assert!(
+        network.interfaces.iter().all(|i| i.name != "lo"),
+        "{network:?}"
+    );
+    let memory = s.memory.as_ref().unwrap();
+    assert!(value(&memory.usage_bytes) >= working_set(&s));
+    assert!(value(&memory.rss_bytes) >= 32 * MIB, "{memory:?}");
+    // The infra, the holder's shell, head, tail and sleep, and the pinger's sleep.
+    let processes = s.process.as_ref().map_or(0, |p| value(&p.process_count));
+    assert!(processes >= 5, "{s:?}");
+    assert!(s.cpu.as_ref().is_some_and(|c| c.timestamp > 0));
+    let mut both = vec![holder.clone(), pinger.clone()];
+    both.sort();
+    assert_eq!(container_ids(&s), both);
+
+    // A pod without a cgroup parent (its figures are its containers' and infra's summed) on
+    // the node's network (no network figures: those are the node's).
+    let mut config = n.pod_config("hostpod");
+    config.labels.insert("app".into(), "hostpod".into());
+    let security = config.linux.as_mut().unwrap().security_context.as_mut();
+    security
+        .unwrap()
+        .namespace_options
+        .as_mut()
+        .unwrap()
+        .network = cri::NamespaceMode::Node as i32;
+    let hostpod = n.pod_with(config).await;
+    let spinner = n.run(&hostpod, "spinner", "while :; do :; done").await;
+    let s = pod_stats_when(&mut n, &hostpod.0, "the spinner's CPU", |s| {
+        nano_cores(s) > 200_000_000
+    })
+    .await;
+    assert!(s.network.is_none(), "{:?}", s.network);
+    assert!(
+        s.cpu
+            .as_ref()
+            .is_some_and(|c| value(&c.usage_core_nano_seconds) > 0)
+    );
+    assert!(s.memory.as_ref().is_some_and(|m| value(&m.usage_bytes) > 0));
+    assert_eq!(container_ids(&s), vec![spinner.clone()]);
+
+    // The list: every ready pod, or those the filter names.
+    let mut pods = vec![netpod.0.clone(), hostpod.0.clone()];
+    pods.sort();
+    assert_eq!(list_pods(&mut n, Default::default()).await, pods);
+    let by_id = cri::PodSandboxStatsFilter {
+        id: netpod.0.clone(),
+        ..Default::default()
+    };
+    assert_eq!(list_pods(&mut n, by_id).await, vec![netpod.0.clone()]);
+    let by_label = cri::PodSandboxStatsFilter {
+        label_selector: [("app".to_owned(), "hostpod".to_owned())].into(),
+        ..Default::default()
+    };
+    assert_eq!(list_pods(&mut n, by_label).await, vec![hostpod.0.clone()]);
+
+    // A stopped pod is not listed; its own stats have no figures.
+    n.client
+        .runtime
+        .stop_pod_sandbox(cri::StopPodSandboxRequest {
+            pod_sandbox_id: hostpod.0.clone(),
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        list_pods(&mut n, Default::default()).await,
+        vec![netpod.0.clone()]
+    );
+    let stopped = pod_stats(&mut n, &hostpod.0).await.unwrap().linux.unwrap();
+    assert!(
+        stopped.cpu.is_none() && stopped.memory.is_none() && stopped.containers.is_empty(),
+        "{stopped:?}"
+    );
+
+    let missing = pod_stats(&mut n, "nosuchpod").await.unwrap_err();
+    assert_eq!(missing.code(), tonic::Code::NotFound, "{missing:?}");
+    assert!(missing.message().contains("nosuchpod"), "{missing:?}");
+
+    n.remove_pod(&netpod.0).await;
+    n.remove_pod(&hostpod.0).await;
+    n.assert_clean();
+    cni.assert_clean();
 }

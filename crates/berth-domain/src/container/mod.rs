@@ -59,7 +59,6 @@ pub use attach::{AttachRequest, AttachSession, AttachTerminal};
 pub use exec::ExecOutput;
 pub use exec_session::{ExecRequest, ExecSession, Input, Output, Terminal};
 pub use stats::ContainerStats;
-pub(crate) use stats::{SamplerTask, sample_every};
 pub use status::ContainerStatus;
 
 /// Which containers `list` returns; every set field must match.

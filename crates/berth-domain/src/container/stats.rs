@@ -3,22 +3,19 @@
 //! CPU time and memory are read from the container's cgroup at the call (a few small files,
 //! found through its init process's `/proc/<pid>/cgroup`, so either cgroup driver and
 //! version); the CPU rate and the writable layer's size come from the sampler's last pass,
-//! which the domain's one sampler task (`sample_every`) runs in the background: a call never
+//! which the domain's one sampler task (`stats::background`) runs in the background: a call never
 //! waits for a walk of a big layer or sleeps to measure a rate. A container that does not
 //! run has no CPU or memory figures; `ListContainerStats` lists running containers only,
 //! as containerd does (the kubelet asks for those).
 
 use std::path::PathBuf;
-use std::sync::Arc;
-use std::time::Duration;
 
 use berth_store::{ContainerRecord, ContainerState};
 
 use super::{ContainerFilter, ContainerService, Shared};
 use crate::Error;
-use crate::context::Context;
 use crate::stats::cgroup::{CgroupDirs, Memory};
-use crate::stats::sampler::{LayerUsage, Target};
+use crate::stats::sampler::LayerUsage;
 use crate::task::blocking;
 
 /// One container's usage.
@@ -83,46 +80,5 @@ fn measure(shared: &Shared, record: ContainerRecord) -> ContainerStats {
         layer: sample.layer,
         layer_mountpoint: shared.images.mountpoint(),
         record,
-    }
-}
-
-/// Runs the sampler's pass over every running container each `period`, until the returned
-/// task is dropped (the domain owns it).
-pub(crate) fn sample_every(context: Arc<Context>, period: Duration) -> SamplerTask {
-    let task = tokio::spawn(async move {
-        let mut ticks = tokio::time::interval(period);
-        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            ticks.tick().await;
-            let context = context.clone();
-            let pass = blocking("sampling container stats", move || {
-                let targets = context
-                    .store
-                    .load_all::<ContainerRecord>()?
-                    .into_iter()
-                    .filter(|r| r.state == ContainerState::Running && r.pid > 0)
-                    .map(|r| Target {
-                        upper: context.layout.container_upper(&r.id),
-                        pid: r.pid,
-                        id: r.id,
-                    })
-                    .collect();
-                context.sampler.pass(targets);
-                Ok(())
-            });
-            if let Err(e) = pass.await {
-                tracing::warn!(error = %e, "a stats sampling pass failed");
-            }
-        }
-    });
-    SamplerTask(task)
-}
-
-/// The sampler task; dropping it stops the task.
-pub(crate) struct SamplerTask(tokio::task::JoinHandle<()>);
-
-impl Drop for SamplerTask {
-    fn drop(&mut self) {
-        self.0.abort();
     }
 }

@@ -1,5 +1,5 @@
 //! The pod sandbox domain: one file per verb (`run`, `status`, `list`, `stop`, `remove`,
-//! `recover`, `port_forward`), over the pure rules (`files`), the infra spec (`spec`) and the controller
+//! `recover`, `port_forward`, `stats`), over the pure rules (`files`), the infra spec (`spec`) and the controller
 //! that drives the infra process (`controller`).
 //!
 //! A sandbox's files (`berth_config::StateLayout`): under `<state>/sandboxes/<id>/`, `netns`
@@ -16,6 +16,7 @@ mod recover;
 mod remove;
 mod run;
 mod spec;
+mod stats;
 mod status;
 mod stop;
 
@@ -36,6 +37,7 @@ pub use controller::{InfraController, InfraRef, InfraStatus};
 pub use list::SandboxFilter;
 pub use port_forward::PortError;
 pub use recover::Recovered;
+pub use stats::SandboxStats;
 pub use status::SandboxStatus;
 
 /// Where the node's cgroup file systems are mounted.

@@ -75,6 +75,53 @@ impl CgroupDirs {
         )
     }
 
+    /// The cgroups one level up: a pod's, from its infra process's (every process of a pod
+    /// with a cgroup parent is in a child of the pod's cgroup).
+    pub fn parent(&self) -> Self {
+        let up =
+            |dir: &Option<PathBuf>| dir.as_deref().and_then(Path::parent).map(Path::to_path_buf);
+        match self {
+            Self::Unified(dir) => Self::Unified(dir.parent().unwrap_or(dir).to_path_buf()),
+            Self::Legacy {
+                cpuacct,
+                memory,
+                pids,
+            } => Self::Legacy {
+                cpuacct: up(cpuacct),
+                memory: up(memory),
+                pids: up(pids),
+            },
+        }
+    }
+
+    /// The cgroups that hold a pod's processes, from its infra process `infra_pid`: the
+    /// pod's own cgroup when it has one (`own`: a cgroup parent), else the infra's and its
+    /// running containers' (`containers`: their init processes), whose usage is summed.
+    /// Empty when the infra process is gone.
+    pub fn of_pod(infra_pid: i32, own: bool, containers: &[i32]) -> Vec<Self> {
+        let Some(infra) = Self::of_pid(infra_pid).filter(|_| infra_pid > 0) else {
+            return Vec::new();
+        };
+        if own {
+            return vec![infra.parent()];
+        }
+        let others = containers.iter().filter_map(|&pid| Self::of_pid(pid));
+        std::iter::once(infra).chain(others).collect()
+    }
+
+    /// CPU time used, nanoseconds (the one figure the sampler reads).
+    pub fn cpu_ns(&self) -> Option<u64> {
+        let text = |dir: &Path, file: &str| std::fs::read_to_string(dir.join(file)).ok();
+        match self {
+            Self::Unified(dir) => text(dir, "cpu.stat").as_deref().and_then(v2_cpu_ns),
+            Self::Legacy { cpuacct, .. } => cpuacct
+                .as_deref()
+                .and_then(|dir| text(dir, "cpuacct.usage"))
+                .as_deref()
+                .and_then(number),
+        }
+    }
+
     /// What the cgroups' files say now.
     pub fn read(&self) -> Usage {
         let text = |dir: &Path, file: &str| std::fs::read_to_string(dir.join(file)).ok();
@@ -82,7 +129,7 @@ impl CgroupDirs {
             Self::Unified(dir) => {
                 let file = |name: &str| text(dir, name);
                 Usage {
-                    cpu_ns: file("cpu.stat").as_deref().and_then(v2_cpu_ns),
+                    cpu_ns: self.cpu_ns(),
                     memory: v2_memory(&V2MemoryFiles {
                         current: file("memory.current"),
                         stat: file("memory.stat"),
@@ -93,11 +140,7 @@ impl CgroupDirs {
                     pids: file("pids.current").as_deref().and_then(number),
                 }
             }
-            Self::Legacy {
-                cpuacct,
-                memory,
-                pids,
-            } => {
+            Self::Legacy { memory, pids, .. } => {
                 let memory = memory.as_deref().and_then(|dir| {
                     let file = |name: &str| text(dir, name);
                     v1_memory(&V1MemoryFiles {
@@ -109,11 +152,7 @@ impl CgroupDirs {
                     })
                 });
                 Usage {
-                    cpu_ns: cpuacct
-                        .as_deref()
-                        .and_then(|dir| text(dir, "cpuacct.usage"))
-                        .as_deref()
-                        .and_then(number),
+                    cpu_ns: self.cpu_ns(),
                     memory,
                     pids: pids
                         .as_deref()
@@ -135,6 +174,41 @@ pub struct Usage {
     pub memory: Option<Memory>,
     /// Processes (and threads) in it.
     pub pids: Option<u64>,
+}
+
+impl Usage {
+    /// The usage of several cgroups together (a pod without a cgroup of its own: its infra's
+    /// and its containers'): counts add up, a figure none of them gave stays out, and the
+    /// sum has no limit.
+    pub fn sum(usages: impl IntoIterator<Item = Usage>) -> Usage {
+        fn add(a: Option<u64>, b: Option<u64>) -> Option<u64> {
+            match (a, b) {
+                (Some(a), Some(b)) => Some(a + b),
+                (a, b) => a.or(b),
+            }
+        }
+        usages.into_iter().fold(Usage::default(), |total, u| Usage {
+            cpu_ns: add(total.cpu_ns, u.cpu_ns),
+            pids: add(total.pids, u.pids),
+            memory: match (total.memory, u.memory) {
+                (Some(a), Some(b)) => Some(Memory {
+                    usage: a.usage + b.usage,
+                    working_set: a.working_set + b.working_set,
+                    rss: a.rss + b.rss,
+                    page_faults: a.page_faults + b.page_faults,
+                    major_page_faults: a.major_page_faults + b.major_page_faults,
+                    limit: None,
+                    swap_usage: add(a.swap_usage, b.swap_usage),
+                    swap_limit: None,
+                }),
+                (a, b) => a.or(b).map(|m| Memory {
+                    limit: None,
+                    swap_limit: None,
+                    ..m
+                }),
+            },
+        })
+    }
 }
 
 /// A cgroup's memory, bytes unless said.
@@ -390,5 +464,65 @@ mod tests {
         if let Some(memory) = usage.memory {
             assert!(memory.usage > 0, "{usage:?}");
         }
+    }
+
+    #[test]
+    fn a_pods_cgroup_is_one_level_above_its_infras() {
+        let v2 = CgroupDirs::Unified(PathBuf::from(
+            "/sys/fs/cgroup/k.slice/k-pod1.slice/berth-i.scope",
+        ));
+        assert_eq!(
+            v2.parent(),
+            CgroupDirs::Unified(PathBuf::from("/sys/fs/cgroup/k.slice/k-pod1.slice"))
+        );
+        let v1 = CgroupDirs::Legacy {
+            cpuacct: Some(PathBuf::from("/sys/fs/cgroup/cpuacct/kubepods/pod1/i")),
+            memory: Some(PathBuf::from("/sys/fs/cgroup/memory/kubepods/pod1/i")),
+            pids: None,
+        };
+        assert_eq!(
+            v1.parent(),
+            CgroupDirs::Legacy {
+                cpuacct: Some(PathBuf::from("/sys/fs/cgroup/cpuacct/kubepods/pod1")),
+                memory: Some(PathBuf::from("/sys/fs/cgroup/memory/kubepods/pod1")),
+                pids: None,
+            }
+        );
+    }
+
+    #[test]
+    fn usages_add_up_without_a_limit() {
+        let memory = |usage, limit| Memory {
+            usage,
+            working_set: usage / 2,
+            rss: 1,
+            page_faults: 10,
+            major_page_faults: 1,
+            limit,
+            swap_usage: None,
+            swap_limit: limit,
+        };
+        let total = Usage::sum([
+            Usage {
+                cpu_ns: Some(5),
+                memory: Some(memory(100, Some(1000))),
+                pids: Some(1),
+            },
+            Usage {
+                cpu_ns: None,
+                memory: Some(memory(300, None)),
+                pids: Some(2),
+            },
+            Usage::default(),
+        ]);
+        assert_eq!(total.cpu_ns, Some(5));
+        assert_eq!(total.pids, Some(3));
+        let m = total.memory.unwrap();
+        assert_eq!(
+            (m.usage, m.working_set, m.rss, m.page_faults),
+            (400, 200, 2, 20)
+        );
+        assert_eq!((m.limit, m.swap_limit, m.swap_usage), (None, None, None));
+        assert_eq!(Usage::sum([]), Usage::default());
     }
 }

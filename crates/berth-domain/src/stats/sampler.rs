@@ -1,4 +1,4 @@
-//! What a stats call must not wait for, sampled in the background: a container's CPU rate
+//! What a stats call must not wait for, sampled in the background: a container's or pod's CPU rate
 //! (`usage_nano_cores`: CPU time used between the last two samples over the time between
 //! them) and the size of its writable layer (a walk of its upper directory, which can be
 //! big). One pass samples every running container and forgets the others; the calls read
@@ -13,15 +13,15 @@ use std::time::Instant;
 
 use super::cgroup::CgroupDirs;
 
-/// A running container to sample.
+/// A running container or pod to sample.
 #[derive(Debug, Clone)]
 pub struct Target {
     /// Its ID.
     pub id: String,
-    /// Its init process, on the node.
-    pub pid: i32,
-    /// Its writable layer's upper directory.
-    pub upper: PathBuf,
+    /// The cgroups whose CPU time together is its own.
+    pub cgroups: Vec<CgroupDirs>,
+    /// Its writable layer's upper directory (a container's).
+    pub upper: Option<PathBuf>,
 }
 
 /// A writable layer's usage.
@@ -69,8 +69,13 @@ impl Sampler {
             .into_iter()
             .map(|target| {
                 let before = previous.get(&target.id).copied().unwrap_or_default();
-                let cpu_ns = CgroupDirs::of_pid(target.pid).and_then(|dirs| dirs.read().cpu_ns);
-                let sample = next(before, cpu_ns.map(|ns| (Instant::now(), ns)), &target.upper);
+                let cpu_ns = target
+                    .cgroups
+                    .iter()
+                    .filter_map(CgroupDirs::cpu_ns)
+                    .reduce(|a, b| a + b);
+                let cpu = cpu_ns.map(|ns| (Instant::now(), ns));
+                let sample = next(before, cpu, target.upper.as_deref());
                 (target.id, sample)
             })
             .collect();
@@ -79,14 +84,14 @@ impl Sampler {
 }
 
 /// The sample after `before`, with a new CPU reading and a walk of `upper`.
-fn next(before: Sample, cpu: Option<(Instant, u64)>, upper: &Path) -> Sample {
+fn next(before: Sample, cpu: Option<(Instant, u64)>, upper: Option<&Path>) -> Sample {
     let nano_cores = match (before.cpu, cpu) {
         (Some(then), Some(now)) => rate(then, now).or(before.nano_cores),
         _ => before.nano_cores,
     };
     Sample {
         nano_cores,
-        layer: walk(upper).or(before.layer),
+        layer: upper.and_then(walk).or(before.layer),
         cpu: cpu.or(before.cpu),
     }
 }
@@ -148,17 +153,17 @@ mod tests {
         std::fs::create_dir(dir.path().join("sub")).unwrap();
         std::fs::write(dir.path().join("sub/file"), vec![7u8; 10_000]).unwrap();
         let t0 = Instant::now();
-        let first = next(Sample::default(), Some((t0, 0)), dir.path());
+        let first = next(Sample::default(), Some((t0, 0)), Some(dir.path()));
         assert_eq!(first.nano_cores, None, "one reading has no rate");
         let layer = first.layer.unwrap();
         assert_eq!(layer.inodes, 2);
         assert!(layer.bytes >= 10_000, "{layer:?}");
 
         let t1 = t0 + Duration::from_millis(500);
-        let second = next(first, Some((t1, 250_000_000)), dir.path());
+        let second = next(first, Some((t1, 250_000_000)), Some(dir.path()));
         assert_eq!(second.nano_cores, Some(500_000_000));
         // The process went (no reading) and so did its layer: the last figures stay.
-        let gone = next(second, None, &dir.path().join("missing"));
+        let gone = next(second, None, Some(&dir.path().join("missing")));
         assert_eq!(
             (gone.nano_cores, gone.layer),
             (second.nano_cores, second.layer)
@@ -171,8 +176,10 @@ mod tests {
         let sampler = Sampler::default();
         let me = |id: &str| Target {
             id: id.into(),
-            pid: std::process::id() as i32,
-            upper: dir.path().to_path_buf(),
+            cgroups: CgroupDirs::of_pid(std::process::id() as i32)
+                .into_iter()
+                .collect(),
+            upper: Some(dir.path().to_path_buf()),
         };
         sampler.pass(vec![me("a"), me("b")]);
         assert!(sampler.get("a").layer.is_some());

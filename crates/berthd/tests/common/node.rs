@@ -96,6 +96,18 @@ pub fn spec(image: &str) -> cri::ImageSpec {
 }
 
 impl Node {
+    /// Whether berthd drives cgroups through systemd (as it detected on this node).
+    pub async fn systemd_cgroups(&mut self) -> bool {
+        let config = self
+            .client
+            .runtime
+            .runtime_config(cri::RuntimeConfigRequest {})
+            .await
+            .unwrap()
+            .into_inner();
+        config.linux.unwrap().cgroup_driver == cri::CgroupDriver::Systemd as i32
+    }
+
     pub fn logs(&self) -> PathBuf {
         self.dir.path().join("logs")
     }
