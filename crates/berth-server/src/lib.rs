@@ -9,6 +9,7 @@
 
 mod convert;
 mod convert_container;
+mod convert_metrics;
 mod convert_stats;
 mod events;
 mod gate;

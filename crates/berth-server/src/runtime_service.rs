@@ -10,7 +10,7 @@ use tonic::{Request, Response, Status};
 use crate::events::{self, EventStream};
 use crate::instrument::Call;
 use crate::status::Failure;
-use crate::{Cri, convert, convert_container, convert_stats};
+use crate::{Cri, convert, convert_container, convert_metrics, convert_stats};
 
 #[tonic::async_trait]
 impl RuntimeService for Cri {
@@ -458,13 +458,27 @@ impl RuntimeService for Cri {
         &self,
         _req: Request<cri::ListMetricDescriptorsRequest>,
     ) -> Result<Response<cri::ListMetricDescriptorsResponse>, Status> {
-        self.pending(Call::read("ListMetricDescriptors")).await
+        self.call(Call::read("ListMetricDescriptors"), |_| async move {
+            Ok(cri::ListMetricDescriptorsResponse {
+                descriptors: convert_metrics::descriptors(),
+            })
+        })
+        .await
     }
 
     async fn list_pod_sandbox_metrics(
         &self,
         _req: Request<cri::ListPodSandboxMetricsRequest>,
     ) -> Result<Response<cri::ListPodSandboxMetricsResponse>, Status> {
-        self.pending(Call::read("ListPodSandboxMetrics")).await
+        self.call(Call::read("ListPodSandboxMetrics"), |d| async move {
+            let stats = d.sandboxes.list_stats(Default::default()).await?;
+            Ok(cri::ListPodSandboxMetricsResponse {
+                pod_metrics: stats
+                    .into_iter()
+                    .map(convert_metrics::pod_metrics)
+                    .collect(),
+            })
+        })
+        .await
     }
 }

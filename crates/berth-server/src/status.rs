@@ -50,7 +50,7 @@ impl Failure {
     pub(crate) fn to_status(&self, rpc: &str) -> Status {
         let message = match self {
             Failure::Domain(e) => chain(e),
-            Failure::Unimplemented(rpc) => format!("{rpc} is not implemented by berth yet"),
+            Failure::Unimplemented(rpc) => format!("{rpc} is not implemented by berth"),
             Failure::Recovering => format!("{rpc}: berthd is recovering its state; retry shortly"),
             Failure::BadRequest(why) => format!("{rpc}: {why}"),
             Failure::Streaming(e) => format!("{rpc}: {e}"),
@@ -129,6 +129,6 @@ mod tests {
     #[test]
     fn unimplemented_names_the_rpc() {
         let s = Failure::Unimplemented("RunPodSandbox").to_status("RunPodSandbox");
-        assert_eq!(s.message(), "RunPodSandbox is not implemented by berth yet");
+        assert_eq!(s.message(), "RunPodSandbox is not implemented by berth");
     }
 }

@@ -2,11 +2,13 @@
 //! `ListContainerStats`: memory a container holds shows in its working set, a spinning one
 //! shows CPU time and a CPU rate, a file it writes shows in its writable layer, and the list
 //! filters as critest asserts. `PodSandboxStats` and `ListPodSandboxStats`: a pod's memory,
-//! CPU, processes and ping traffic show, from its own cgroup or summed over its containers'.
+//! CPU, processes and ping traffic show, from its own cgroup or summed over its containers',
+//! and the same figures under cAdvisor's names in `ListPodSandboxMetrics`.
 //! berthd samples every second here (`[stats] sample_period`).
 
 mod common;
 
+use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use berth_cri_client::cri;
@@ -306,6 +308,92 @@ async fn a_pods_memory_cpu_processes_and_network_show_in_its_stats() {
     let mut both = vec![holder.clone(), pinger.clone()];
     both.sort();
     assert_eq!(container_ids(&s), both);
+
+    // The same figures as cAdvisor's metrics, each named by a descriptor, with one value per
+    // label key.
+    let descriptors: HashMap<String, cri::MetricDescriptor> = n
+        .client
+        .runtime
+        .list_metric_descriptors(cri::ListMetricDescriptorsRequest {})
+        .await
+        .unwrap()
+        .into_inner()
+        .descriptors
+        .into_iter()
+        .map(|d| (d.name.clone(), d))
+        .collect();
+    let all = n
+        .client
+        .runtime
+        .list_pod_sandbox_metrics(cri::ListPodSandboxMetricsRequest {})
+        .await
+        .unwrap()
+        .into_inner()
+        .pod_metrics;
+    let metrics = all.iter().find(|m| m.pod_sandbox_id == netpod.0).unwrap();
+    let labelled = |m: &cri::Metric| -> HashMap<String, String> {
+        let d = descriptors
+            .get(&m.name)
+            .unwrap_or_else(|| panic!("{} undescribed", m.name));
+        assert_eq!(d.label_keys.len(), m.label_values.len(), "{m:?}");
+        d.label_keys
+            .iter()
+            .cloned()
+            .zip(m.label_values.iter().cloned())
+            .collect()
+    };
+    let find = |metrics: &[cri::Metric], name: &str, label: (&str, &str)| -> u64 {
+        let m = metrics
+            .iter()
+            .find(|m| {
+                m.name == name && labelled(m).get(label.0).map(String::as_str) == Some(label.1)
+            })
+            .unwrap_or_else(|| panic!("no {name} {label:?} in {metrics:?}"));
+        value(&m.value)
+    };
+    let pod_series = ("pod", "netpod");
+    assert!(
+        find(
+            &metrics.metrics,
+            "container_memory_working_set_bytes",
+            pod_series
+        ) >= 40 * MIB
+    );
+    assert!(
+        find(
+            &metrics.metrics,
+            "container_network_receive_bytes_total",
+            ("interface", "eth0")
+        ) >= 10_000
+    );
+    assert!(find(&metrics.metrics, "container_processes", pod_series) >= 5);
+    let holder_metrics = metrics
+        .container_metrics
+        .iter()
+        .find(|c| c.container_id == holder)
+        .expect("the holder's metrics");
+    for m in &holder_metrics.metrics {
+        let labels = labelled(m);
+        assert_eq!(labels["container"], "holder");
+        assert_eq!(
+            (labels["pod"].as_str(), labels["namespace"].as_str()),
+            ("netpod", "default")
+        );
+    }
+    assert!(
+        find(
+            &holder_metrics.metrics,
+            "container_memory_working_set_bytes",
+            ("container", "holder")
+        ) >= 40 * MIB
+    );
+    assert!(
+        find(
+            &holder_metrics.metrics,
+            "container_start_time_seconds",
+            ("id", &holder)
+        ) > 0
+    );
 
     // A pod without a cgroup parent (its figures are its containers' and infra's summed) on
     // the node's network (no network figures: those are the node's).

@@ -14,7 +14,7 @@ use berth_store::{ContainerRecord, ContainerState};
 
 use super::{ContainerFilter, ContainerService, Shared};
 use crate::Error;
-use crate::stats::cgroup::{CgroupDirs, Memory};
+use crate::stats::cgroup::{CgroupDirs, Memory, Pressure};
 use crate::stats::sampler::LayerUsage;
 use crate::task::blocking;
 
@@ -31,6 +31,10 @@ pub struct ContainerStats {
     pub nano_cores: Option<u64>,
     /// Memory.
     pub memory: Option<Memory>,
+    /// Processes in its cgroup.
+    pub processes: Option<u64>,
+    /// Its pressure stall totals (cgroup v2).
+    pub pressure: Option<Pressure>,
     /// The writable layer at the sampler's last pass.
     pub layer: Option<LayerUsage>,
     /// The file system the writable layer is on (the image store's).
@@ -77,6 +81,8 @@ fn measure(shared: &Shared, record: ContainerRecord) -> ContainerStats {
         cpu_ns: usage.cpu_ns,
         nano_cores: sample.nano_cores.filter(|_| usage.cpu_ns.is_some()),
         memory: usage.memory,
+        processes: usage.pids,
+        pressure: usage.pressure,
         layer: sample.layer,
         layer_mountpoint: shared.images.mountpoint(),
         record,

@@ -7,6 +7,8 @@
 //!   with the limit); RSS (anonymous memory: v2 `anon`, v1 `total_rss`); page faults and
 //!   major page faults; the limit when there is one; swap used and its limit.
 //! - Processes (v2 and v1 `pids.current`).
+//! - Pressure stall totals (v2 `cpu.pressure`, `memory.pressure`, `io.pressure`, where the
+//!   kernel has PSI).
 //!
 //! The parsers take the files' text, so they are tested on real-format files; `read` reads
 //! the files of a cgroup. A file that is missing (a controller not enabled) leaves its
@@ -138,6 +140,12 @@ impl CgroupDirs {
                         swap_max: file("memory.swap.max"),
                     }),
                     pids: file("pids.current").as_deref().and_then(number),
+                    pressure: Some(Pressure {
+                        cpu: file("cpu.pressure").as_deref().and_then(stall),
+                        memory: file("memory.pressure").as_deref().and_then(stall),
+                        io: file("io.pressure").as_deref().and_then(stall),
+                    })
+                    .filter(|p| p.cpu.is_some() || p.memory.is_some() || p.io.is_some()),
                 }
             }
             Self::Legacy { memory, pids, .. } => {
@@ -159,6 +167,7 @@ impl CgroupDirs {
                         .and_then(|dir| text(dir, "pids.current"))
                         .as_deref()
                         .and_then(number),
+                    pressure: None,
                 }
             }
         }
@@ -174,6 +183,29 @@ pub struct Usage {
     pub memory: Option<Memory>,
     /// Processes (and threads) in it.
     pub pids: Option<u64>,
+    /// Pressure stall information: cgroup v2 on a kernel with PSI.
+    pub pressure: Option<Pressure>,
+}
+
+/// How long a cgroup's tasks were stalled for each resource (cgroup v2 `*.pressure`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Pressure {
+    /// Waiting for CPU.
+    pub cpu: Option<Stall>,
+    /// Waiting for memory (reclaim, refaults, swap-in).
+    pub memory: Option<Stall>,
+    /// Waiting for I/O.
+    pub io: Option<Stall>,
+}
+
+/// Stall time of one resource, microseconds since the cgroup was made.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Stall {
+    /// Some of its tasks were stalled (`some total=`).
+    pub some_us: u64,
+    /// All of its non-idle tasks were stalled at once (`full total=`; 0 where the kernel
+    /// does not say, as for CPU before Linux 5.13).
+    pub full_us: u64,
 }
 
 impl Usage {
@@ -190,6 +222,8 @@ impl Usage {
         usages.into_iter().fold(Usage::default(), |total, u| Usage {
             cpu_ns: add(total.cpu_ns, u.cpu_ns),
             pids: add(total.pids, u.pids),
+            // Stall times of separate cgroups do not add up to the group's.
+            pressure: None,
             memory: match (total.memory, u.memory) {
                 (Some(a), Some(b)) => Some(Memory {
                     usage: a.usage + b.usage,
@@ -311,6 +345,22 @@ fn v1_memory(files: &V1MemoryFiles) -> Option<Memory> {
 /// CPU time in nanoseconds from a cgroup v2 `cpu.stat`.
 fn v2_cpu_ns(cpu_stat: &str) -> Option<u64> {
     keyed(cpu_stat).get("usage_usec").map(|us| us * 1000)
+}
+
+/// A `*.pressure` file's stall totals.
+fn stall(text: &str) -> Option<Stall> {
+    let total = |kind: &str| {
+        text.lines()
+            .find(|line| line.starts_with(kind))?
+            .split_whitespace()
+            .find_map(|field| field.strip_prefix("total="))?
+            .parse()
+            .ok()
+    };
+    Some(Stall {
+        some_us: total("some ")?,
+        full_us: total("full ").unwrap_or(0),
+    })
 }
 
 /// A file holding one number.
@@ -491,6 +541,29 @@ mod tests {
     }
 
     #[test]
+    fn stall_totals_are_read_from_pressure_files() {
+        let memory = "some avg10=0.00 avg60=0.12 avg300=0.05 total=41234\n\
+                      full avg10=0.00 avg60=0.02 avg300=0.01 total=9876\n";
+        assert_eq!(
+            stall(memory),
+            Some(Stall {
+                some_us: 41234,
+                full_us: 9876
+            })
+        );
+        // CPU before Linux 5.13 says only `some`.
+        let cpu = "some avg10=1.50 avg60=0.40 avg300=0.10 total=777\n";
+        assert_eq!(
+            stall(cpu),
+            Some(Stall {
+                some_us: 777,
+                full_us: 0
+            })
+        );
+        assert_eq!(stall(""), None);
+    }
+
+    #[test]
     fn usages_add_up_without_a_limit() {
         let memory = |usage, limit| Memory {
             usage,
@@ -507,11 +580,13 @@ mod tests {
                 cpu_ns: Some(5),
                 memory: Some(memory(100, Some(1000))),
                 pids: Some(1),
+                pressure: Some(Pressure::default()),
             },
             Usage {
                 cpu_ns: None,
                 memory: Some(memory(300, None)),
                 pids: Some(2),
+                pressure: None,
             },
             Usage::default(),
         ]);
@@ -523,6 +598,7 @@ mod tests {
             (400, 200, 2, 20)
         );
         assert_eq!((m.limit, m.swap_limit, m.swap_usage), (None, None, None));
+        assert_eq!(total.pressure, None);
         assert_eq!(Usage::sum([]), Usage::default());
     }
 }
