@@ -15,6 +15,7 @@ use crate::host::Host;
 use crate::locks::KeyedLocks;
 use crate::runtime::{Handler, Handlers};
 use crate::shared::Helpers;
+use crate::stats::census::ExitCounters;
 use crate::stats::sampler::Sampler;
 use crate::task::blocking;
 use crate::{Error, Indexes};
@@ -38,6 +39,8 @@ pub(crate) struct Context {
     pub events: EventBus,
     /// The background sampler's last figures (CPU rates, writable-layer sizes).
     pub sampler: Sampler,
+    /// Container exits since berthd started.
+    pub exits: ExitCounters,
 }
 
 impl Context {

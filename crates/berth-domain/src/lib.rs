@@ -84,6 +84,7 @@ impl Domain {
             pod_locks: Default::default(),
             events: Default::default(),
             sampler: Default::default(),
+            exits: Default::default(),
             config,
         });
         let containers = Arc::new(container::ContainerService::new(context.clone())?);
@@ -104,6 +105,44 @@ impl Domain {
     /// Container and pod lifecycle events from now on (see [`events`]).
     pub fn subscribe_events(&self) -> tokio::sync::broadcast::Receiver<events::LifecycleEvent> {
         self.context.events.subscribe()
+    }
+
+    /// Pods and containers by state, exits and pulls (see [`stats::census`]).
+    pub async fn census(&self) -> Result<stats::census::Census, Error> {
+        use berth_store::{ContainerRecord, ContainerState as C, SandboxRecord, SandboxState as S};
+        let store = self.context.store.clone();
+        let census = blocking("counting pods and containers", move || {
+            let pods = store
+                .load_all::<SandboxRecord>()?
+                .into_iter()
+                .map(|r| r.state);
+            let containers = store
+                .load_all::<ContainerRecord>()?
+                .into_iter()
+                .map(|r| r.state);
+            let all_pods = [
+                S::Creating,
+                S::Ready,
+                S::NotReady,
+                S::Terminating,
+                S::Unknown,
+            ];
+            let all_containers = [
+                C::Creating,
+                C::Created,
+                C::Running,
+                C::Exited,
+                C::Removing,
+                C::Unknown,
+            ];
+            Ok(stats::census::Census {
+                pods: stats::census::count_by_state(&all_pods, pods),
+                containers: stats::census::count_by_state(&all_containers, containers),
+                ..Default::default()
+            })
+        })
+        .await?;
+        Ok(census.with_counters(&self.context.exits, self.images.pulls()))
     }
 
     /// The ID prefix indexes and the name registry.

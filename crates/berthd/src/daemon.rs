@@ -32,7 +32,8 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let shutdown = CancellationToken::new();
     let signals = tokio::spawn(watch_signals(shutdown.clone()));
 
-    let metrics = Metrics::new();
+    let gate = Gate::new();
+    let metrics = Metrics::new(gate.clone());
     let metrics_task = match config.metrics.address.0 {
         Some(address) => {
             let (bound, serve) = metrics
@@ -46,7 +47,6 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         None => None,
     };
 
-    let gate = Gate::new();
     let timeouts = berth_streaming::Timeouts {
         idle: config.streaming.stream_idle_timeout.0,
         creation: config.streaming.stream_creation_timeout.0,
@@ -75,7 +75,12 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     tracing::info!(url = %streaming.base(), "streaming server listening");
     let streaming_task = tokio::spawn(serve_streams);
 
-    let recovery = tokio::spawn(recover(config.clone(), gate.clone(), shutdown.clone()));
+    let recovery = tokio::spawn(recover(
+        config.clone(),
+        gate.clone(),
+        metrics.clone(),
+        shutdown.clone(),
+    ));
     let cri = Cri::new(gate.clone(), metrics, streaming, shutdown.clone());
     tracing::info!(
         socket = %socket.path().display(),
@@ -152,12 +157,14 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
 async fn recover(
     config: Arc<Config>,
     gate: Gate,
+    metrics: Metrics,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let started = Instant::now();
     match Domain::start(config).await {
         Ok(domain) => {
             gate.open(Arc::new(domain));
+            metrics.recovered(started.elapsed());
             notify("READY=1");
             tracing::info!(
                 elapsed_ms = started.elapsed().as_millis() as u64,

@@ -3,7 +3,8 @@
 //! shows CPU time and a CPU rate, a file it writes shows in its writable layer, and the list
 //! filters as critest asserts. `PodSandboxStats` and `ListPodSandboxStats`: a pod's memory,
 //! CPU, processes and ping traffic show, from its own cgroup or summed over its containers',
-//! and the same figures under cAdvisor's names in `ListPodSandboxMetrics`.
+//! and the same figures under cAdvisor's names in `ListPodSandboxMetrics`. berthd's own
+//! Prometheus endpoint: pods and containers by state, exits and OOM kills, pulls, recovery.
 //! berthd samples every second here (`[stats] sample_period`).
 
 mod common;
@@ -394,6 +395,14 @@ async fn a_pods_memory_cpu_processes_and_network_show_in_its_stats() {
             ("id", &holder)
         ) > 0
     );
+    // Pressure stall totals where the node has them (cgroup v2 with PSI: the node VM).
+    let psi = std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists()
+        && std::path::Path::new("/proc/pressure/memory").exists();
+    let has_psi = holder_metrics
+        .metrics
+        .iter()
+        .any(|m| m.name == "container_pressure_memory_waiting_seconds_total");
+    assert_eq!(has_psi, psi, "{holder_metrics:?}");
 
     // A pod without a cgroup parent (its figures are its containers' and infra's summed) on
     // the node's network (no network figures: those are the node's).
@@ -462,4 +471,88 @@ async fn a_pods_memory_cpu_processes_and_network_show_in_its_stats() {
     n.remove_pod(&hostpod.0).await;
     n.assert_clean();
     cni.assert_clean();
+}
+
+/// berthd's `/metrics`, fetched over plain HTTP/1.0.
+fn scrape(port: u16) -> String {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream.write_all(b"GET /metrics HTTP/1.0\r\n\r\n").unwrap();
+    let mut text = String::new();
+    stream.read_to_string(&mut text).unwrap();
+    text
+}
+
+/// The value of the sample `series` (name and labels as exposed) in `text`.
+fn sample(text: &str, series: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+}
+
+#[tokio::test]
+async fn the_operators_metrics_count_pods_containers_exits_oom_kills_and_pulls() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut n = node_with(&format!("[metrics]\naddress = \"127.0.0.1:{port}\"\n")).await;
+    let text = scrape(port);
+    assert!(sample(&text, "berth_recovery_seconds").is_some(), "{text}");
+    // The node pulled its three images.
+    assert_eq!(
+        sample(&text, "berth_image_pulls_total{result=\"succeeded\"}"),
+        Some(3.0),
+        "{text}"
+    );
+    assert!(sample(&text, "berth_image_pull_bytes_total").unwrap_or(0.0) > 0.0);
+    assert!(sample(&text, "berth_image_pull_seconds_total").unwrap_or(0.0) > 0.0);
+
+    let pod = n.pod("counted").await;
+    let done = n.run(&pod, "done", "exit 3").await;
+    let mut hog = n.config("hog", "x=a; while true; do x=$x$x; done");
+    hog.linux = Some(cri::LinuxContainerConfig {
+        resources: Some(cri::LinuxContainerResources {
+            memory_limit_in_bytes: 16 << 20,
+            ..Default::default()
+        }),
+        ..Default::default()
+    });
+    let hog = n.create(&pod, hog).await.unwrap();
+    n.start(&hog).await.unwrap();
+    n.run(&pod, "sleeper", "exec sleep 1000").await;
+    assert_eq!(n.exited(&done).await.exit_code, 3);
+    assert_eq!(n.exited(&hog).await.reason, "OOMKilled");
+
+    let text = scrape(port);
+    for (series, value) in [
+        ("berth_pods{state=\"ready\"}", 1.0),
+        ("berth_pods{state=\"not_ready\"}", 0.0),
+        ("berth_containers{state=\"running\"}", 1.0),
+        ("berth_containers{state=\"exited\"}", 2.0),
+        ("berth_container_exits_total", 2.0),
+        ("berth_container_oom_kills_total", 1.0),
+    ] {
+        assert_eq!(sample(&text, series), Some(value), "{series} in:\n{text}");
+    }
+    assert!(
+        text.contains(
+            "berth_cri_request_duration_seconds_count{rpc=\"RunPodSandbox\",code=\"Ok\"} 1"
+        ),
+        "{text}"
+    );
+
+    n.remove_pod(&pod.0).await;
+    let text = scrape(port);
+    assert_eq!(
+        sample(&text, "berth_pods{state=\"ready\"}"),
+        Some(0.0),
+        "{text}"
+    );
+    assert_eq!(
+        sample(&text, "berth_container_exits_total"),
+        Some(3.0),
+        "{text}"
+    );
+    n.assert_clean();
 }

@@ -159,6 +159,7 @@ async fn handle(shared: &Shared, id: &str, exit: Exit) -> Result<(), Error> {
             }
             .to_owned();
             shared.save(&record).await?;
+            shared.exits.exited(oom);
             live.stopped.send_replace(true);
             shared
                 .events

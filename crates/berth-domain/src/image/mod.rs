@@ -25,6 +25,8 @@ const NO_TIMEOUT: Duration = Duration::from_secs(365 * 24 * 3600);
 /// Pull, status, list, remove and usage of images.
 pub struct ImageService {
     store: Arc<ImageStore>,
+    /// Pulls since berthd started.
+    pulls: crate::stats::census::PullCounters,
 }
 
 impl ImageService {
@@ -48,7 +50,13 @@ impl ImageService {
             .map_err(|e| Error::Image(Arc::new(e)))?;
         Ok(Self {
             store: Arc::new(store),
+            pulls: Default::default(),
         })
+    }
+
+    /// Pulls since berthd started.
+    pub(crate) fn pulls(&self) -> &crate::stats::census::PullCounters {
+        &self.pulls
     }
 
     /// The store, for other services (containers need layer paths).

@@ -8,7 +8,10 @@ use crate::Error;
 impl ImageService {
     /// Pulls `image` and returns its record; the image ID is the config digest.
     pub async fn pull(&self, image: &str, credentials: &Credentials) -> Result<ImageRecord, Error> {
+        let started = std::time::Instant::now();
         let result = self.store.pull(image, credentials).await;
+        let size = result.as_ref().ok().map(|image| image.size);
+        self.pulls.pulled(size, started.elapsed());
         give_back_memory();
         result.map_err(Error::Image)
     }
