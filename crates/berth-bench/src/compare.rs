@@ -145,6 +145,17 @@ async fn run(
                     }
                 }
             }
+            if outcome.is_ok() {
+                for (i, t) in targets.iter().enumerate() {
+                    match status_list::kubelet_loop(t).await {
+                        Ok(f) => record(results, scenario, i, n, f),
+                        Err(e) => {
+                            outcome = Err(e);
+                            break;
+                        }
+                    }
+                }
+            }
             for fleet in fleets {
                 status_list::teardown(fleet).await?;
             }

@@ -26,6 +26,28 @@ pub fn fds(pid: i32) -> u64 {
         .unwrap_or(0)
 }
 
+/// CPU time `pid` has used (user and system), in clock ticks (0 if gone).
+pub fn cpu_ticks(pid: i32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // After the command's closing parenthesis: state is field 3, utime 14, stime 15.
+    let Some((_, rest)) = stat.rsplit_once(')') else {
+        return 0;
+    };
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let field = |n: usize| {
+        fields
+            .get(n - 3)
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    field(14) + field(15)
+}
+
+/// Clock ticks per second (`sysconf(_SC_CLK_TCK)`, from the auxiliary vector).
+pub fn ticks_per_second() -> f64 {
+    rustix::param::clock_ticks_per_second() as f64
+}
+
 fn field_kib(file: &str, name: &str) -> u64 {
     std::fs::read_to_string(file)
         .unwrap_or_default()

@@ -20,7 +20,7 @@ struct Goal {
     rule: Rule,
 }
 
-const GOALS: [Goal; 8] = [
+const GOALS: [Goal; 11] = [
     Goal {
         name: "Cold start: at most 0.5× the reference",
         scenario: "cold-start",
@@ -68,6 +68,24 @@ const GOALS: [Goal; 8] = [
         scenario: "throughput",
         metric: "pods per second",
         rule: Rule::RatioAtLeast(2.0),
+    },
+    Goal {
+        name: "ListContainerStats of 100 running within 5 ms",
+        scenario: "status-list",
+        metric: "ListContainerStats (100 running)",
+        rule: Rule::Below(5.0),
+    },
+    Goal {
+        name: "ListContainerStats: at most 0.5× the reference",
+        scenario: "status-list",
+        metric: "ListContainerStats (100 running)",
+        rule: Rule::RatioAtMost(0.5),
+    },
+    Goal {
+        name: "Under 1% of a core in the kubelet's stats loop",
+        scenario: "status-list",
+        metric: "CPU in the kubelet's stats loop, 100 running (% of a core)",
+        rule: Rule::Below(1.0),
     },
 ];
 

@@ -1,13 +1,22 @@
-//! Status and list cost: ContainerStatus and ListContainers with 100 containers present
-//! (10 pods of 10 running containers), made once per runtime; each round times a
-//! ContainerStatus of every container and ten ListContainers, and reports the mean per call.
+//! Status, list and stats cost: ContainerStatus, ListContainers and ListContainerStats with
+//! 100 containers present (10 pods of 10 running containers), made once per runtime; each
+//! round times a ContainerStatus of every container, ten ListContainers and ten
+//! ListContainerStats (every running container, as the kubelet asks), and reports the mean
+//! per call. Once per runtime, `kubelet_loop` plays the kubelet's stats loop over the
+//! fleet for a minute and reports the CPU the runtime's processes used meanwhile.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use berth_cri_client::cri;
 
 use super::{Figures, ms};
+use crate::procs;
 use crate::target::{Failure, Pod, Target, failed};
+
+/// How often the kubelet's CRI stats provider asks (its housekeeping period).
+const KUBELET_PERIOD: Duration = Duration::from_secs(10);
+/// How long `kubelet_loop` plays it.
+const KUBELET_LOOP: Duration = Duration::from_secs(60);
 
 /// The pods and containers a runtime holds for this scenario.
 pub struct Fleet {
@@ -67,10 +76,75 @@ pub async fn round(t: &Target, fleet: &Fleet) -> Result<Figures, Failure> {
             ));
         }
     }
+    let list = ms(start) / 10.0;
+    let start = Instant::now();
+    for _ in 0..10 {
+        let stats = list_container_stats(&mut client).await?;
+        if stats < fleet.containers.len() {
+            return Err(format!(
+                "ListContainerStats returned {stats} of {} containers",
+                fleet.containers.len()
+            ));
+        }
+    }
     Ok(vec![
         ("ContainerStatus (100 present)", status),
-        ("ListContainers (100 present)", ms(start) / 10.0),
+        ("ListContainers (100 present)", list),
+        ("ListContainerStats (100 running)", ms(start) / 10.0),
     ])
+}
+
+async fn list_container_stats(client: &mut berth_cri_client::CriClient) -> Result<usize, Failure> {
+    let answer = client
+        .runtime
+        .list_container_stats(cri::ListContainerStatsRequest::default())
+        .await
+        .map_err(failed("ListContainerStats"))?;
+    Ok(answer.into_inner().stats.len())
+}
+
+/// The kubelet's stats loop over the fleet for `KUBELET_LOOP`: every `KUBELET_PERIOD`,
+/// ListContainerStats, ListPodSandbox, ListContainers and ImageFsInfo (what
+/// `cri_stats_provider.go` asks). Reports the CPU the daemon and its helpers used meanwhile,
+/// in percent of one core (background work such as a stats sampler included).
+pub async fn kubelet_loop(t: &Target) -> Result<Figures, Failure> {
+    let used = || {
+        let helpers = procs::matching(&t.helpers);
+        t.daemon
+            .into_iter()
+            .chain(helpers)
+            .map(procs::cpu_ticks)
+            .sum::<u64>()
+    };
+    let mut client = t.client.clone();
+    let before = used();
+    let start = Instant::now();
+    let mut ticks = tokio::time::interval(KUBELET_PERIOD);
+    while start.elapsed() < KUBELET_LOOP {
+        ticks.tick().await;
+        list_container_stats(&mut client).await?;
+        client
+            .runtime
+            .list_pod_sandbox(cri::ListPodSandboxRequest::default())
+            .await
+            .map_err(failed("ListPodSandbox"))?;
+        client
+            .runtime
+            .list_containers(cri::ListContainersRequest::default())
+            .await
+            .map_err(failed("ListContainers"))?;
+        client
+            .image
+            .image_fs_info(cri::ImageFsInfoRequest {})
+            .await
+            .map_err(failed("ImageFsInfo"))?;
+    }
+    let elapsed = start.elapsed().as_secs_f64();
+    let cpu = used().saturating_sub(before) as f64 / procs::ticks_per_second();
+    Ok(vec![(
+        "CPU in the kubelet's stats loop, 100 running (% of a core)",
+        100.0 * cpu / elapsed,
+    )])
 }
 
 /// Removes the fleet.
