@@ -40,16 +40,18 @@ pub(crate) fn container_stats(s: ContainerStats) -> cri::ContainerStats {
     let cpu = s
         .cpu_ns
         .map(|used| cpu_usage(timestamp, used, s.nano_cores));
-    let memory = s.memory.map(|m| memory_usage(timestamp, m));
+    // Memory, swap and the layer are as old as their reading (the sampler's last pass).
+    let read_at = s.read_at_ns;
+    let memory = s.memory.map(|m| memory_usage(read_at, m));
     let swap = s.memory.and_then(|m| {
         m.swap_usage.map(|used| cri::SwapUsage {
-            timestamp,
+            timestamp: read_at,
             swap_available_bytes: m.swap_available().and_then(value),
             swap_usage_bytes: value(used),
         })
     });
     let writable_layer = s.layer.map(|layer| cri::FilesystemUsage {
-        timestamp,
+        timestamp: read_at,
         fs_id: Some(cri::FilesystemIdentifier {
             mountpoint: s.layer_mountpoint.display().to_string(),
         }),

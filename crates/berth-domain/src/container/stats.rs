@@ -1,12 +1,18 @@
 //! `ContainerStats` and `ListContainerStats`: a container's CPU, memory and writable layer.
 //!
-//! CPU time and memory are read from the container's cgroup at the call (a few small files,
-//! found through its init process's `/proc/<pid>/cgroup`, so either cgroup driver and
-//! version); the CPU rate and the writable layer's size come from the sampler's last pass,
-//! which the domain's one sampler task (`stats::background`) runs in the background: a call never
-//! waits for a walk of a big layer or sleeps to measure a rate. A container that does not
-//! run has no CPU or memory figures; `ListContainerStats` lists running containers only,
-//! as containerd does (the kubelet asks for those).
+//! CPU time is read from the container's cgroup at the call (one file; clients such as
+//! `crictl stats` divide the CPU used between two calls by the time between their
+//! timestamps, so it must be fresh). Everything else comes from the sampler's last pass,
+//! which the domain's one sampler task (`stats::background`) runs every sample period: the
+//! CPU rate, the writable layer's size, and memory, processes and stall times with the time
+//! they were read (the kubelet reads them every 10 s; cAdvisor's are as old as its
+//! housekeeping period). A call never walks a layer, sleeps to measure a rate, or reads
+//! several files per container: a hundred containers' stats cost a hundred small reads. A
+//! container the sampler has not seen yet (just started) is read whole at the call, its
+//! cgroups found through its init process's `/proc/<pid>/cgroup` (either cgroup driver and
+//! version). A container that does not run has no CPU or memory figures;
+//! `ListContainerStats` lists running containers only, as containerd does (the kubelet asks
+//! for those).
 
 use std::path::PathBuf;
 
@@ -14,7 +20,7 @@ use berth_store::{ContainerRecord, ContainerState};
 
 use super::{ContainerFilter, ContainerService, Shared};
 use crate::Error;
-use crate::stats::cgroup::{CgroupDirs, Memory, Pressure};
+use crate::stats::cgroup::{CgroupDirs, Memory, Pressure, Usage};
 use crate::stats::sampler::LayerUsage;
 use crate::task::blocking;
 
@@ -29,6 +35,9 @@ pub struct ContainerStats {
     pub cpu_ns: Option<u64>,
     /// CPU used between the sampler's last two passes, billionths of a core.
     pub nano_cores: Option<u64>,
+    /// When memory, processes, stall times and the writable layer were read (the sampler's
+    /// last pass, or the call), nanoseconds since the epoch.
+    pub read_at_ns: i64,
     /// Memory.
     pub memory: Option<Memory>,
     /// Processes in its cgroup.
@@ -68,18 +77,33 @@ impl ContainerService {
     }
 }
 
-/// Reads `record`'s usage now (blocking).
+/// Reads `record`'s usage (blocking): CPU time now, the rest from the sampler's last pass
+/// when it has one.
 fn measure(shared: &Shared, record: ContainerRecord) -> ContainerStats {
     let sample = shared.sampler.get(&record.id);
-    let usage = (record.state == ContainerState::Running && record.pid > 0)
-        .then(|| CgroupDirs::of_pid(record.pid))
-        .flatten()
-        .map(|dirs| dirs.read())
-        .unwrap_or_default();
+    let now = crate::clock::now_ns();
+    let running = record.state == ContainerState::Running && record.pid > 0;
+    let (cpu_ns, usage, read_at) = match (running, sample.reading) {
+        (false, _) => (None, Usage::default(), now),
+        (true, Some(reading)) if !sample.cgroups.is_empty() => {
+            let cpu_ns = sample
+                .cgroups
+                .iter()
+                .filter_map(CgroupDirs::cpu_ns)
+                .reduce(|a, b| a + b);
+            (cpu_ns, reading.usage, reading.at_ns)
+        }
+        (true, _) => {
+            let cgroups: Vec<CgroupDirs> = CgroupDirs::of_pid(record.pid).into_iter().collect();
+            let usage = CgroupDirs::read_all(&cgroups);
+            (usage.cpu_ns, usage, now)
+        }
+    };
     ContainerStats {
-        timestamp_ns: crate::clock::now_ns(),
-        cpu_ns: usage.cpu_ns,
-        nano_cores: sample.nano_cores.filter(|_| usage.cpu_ns.is_some()),
+        timestamp_ns: now,
+        cpu_ns,
+        nano_cores: sample.nano_cores.filter(|_| cpu_ns.is_some()),
+        read_at_ns: read_at,
         memory: usage.memory,
         processes: usage.pids,
         pressure: usage.pressure,

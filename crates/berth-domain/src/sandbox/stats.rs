@@ -117,7 +117,7 @@ fn measure(
         let pids: Vec<i32> = containers.iter().map(|c| c.record.pid).collect();
         let own = !record.network.cgroup_parent.is_empty();
         let cgroups = CgroupDirs::of_pod(infra, own, &pids);
-        let usage = Usage::sum(cgroups.iter().map(CgroupDirs::read));
+        let usage = CgroupDirs::read_all(&cgroups);
         let network = (!record.network.host_network)
             .then(|| network::of_pid(infra))
             .flatten()

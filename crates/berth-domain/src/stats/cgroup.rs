@@ -111,7 +111,16 @@ impl CgroupDirs {
         std::iter::once(infra).chain(others).collect()
     }
 
-    /// CPU time used, nanoseconds (the one figure the sampler reads).
+    /// What `cgroups` say together: one cgroup's reading as it is, several summed (see
+    /// `Usage::sum`); nothing without a cgroup.
+    pub fn read_all(cgroups: &[Self]) -> Usage {
+        match cgroups {
+            [one] => one.read(),
+            many => Usage::sum(many.iter().map(Self::read)),
+        }
+    }
+
+    /// CPU time used, nanoseconds (the one figure a stats call reads live).
     pub fn cpu_ns(&self) -> Option<u64> {
         let text = |dir: &Path, file: &str| std::fs::read_to_string(dir.join(file)).ok();
         match self {

@@ -1,9 +1,12 @@
-//! What a stats call must not wait for, sampled in the background: a container's or pod's CPU rate
-//! (`usage_nano_cores`: CPU time used between the last two samples over the time between
-//! them) and the size of its writable layer (a walk of its upper directory, which can be
-//! big). One pass samples every running container and forgets the others; the calls read
-//! the last pass's figures. The pass itself is the domain's one sampler task's (see
-//! `container::stats`), run off the async threads.
+//! What a stats call must not wait for, sampled in the background: a container's or pod's CPU
+//! rate (`usage_nano_cores`: CPU time used between the last two samples over the time
+//! between them), the size of its writable layer (a walk of its upper directory, which can
+//! be big), and its cgroups' last full reading (memory, processes, stall times: several
+//! files per container, which `ListContainerStats` of a hundred containers would otherwise
+//! read at the call) with the cgroups themselves. One pass samples every running container
+//! and ready pod and forgets the others; the calls read the last pass's figures. The pass
+//! itself is the domain's one sampler task's (`stats::background`), run off the async
+//! threads.
 
 use std::collections::HashMap;
 use std::os::unix::fs::MetadataExt;
@@ -11,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, PoisonError};
 use std::time::Instant;
 
-use super::cgroup::CgroupDirs;
+use super::cgroup::{CgroupDirs, Usage};
 
 /// A running container or pod to sample.
 #[derive(Debug, Clone)]
@@ -33,15 +36,28 @@ pub struct LayerUsage {
     pub inodes: u64,
 }
 
-/// The last figures of one container.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+/// The last figures of one container or pod.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Sample {
     /// CPU used between the last two samples, in billionths of a core.
     pub nano_cores: Option<u64>,
     /// Its writable layer at the last sample.
     pub layer: Option<LayerUsage>,
+    /// Its cgroups, as the last pass found them.
+    pub cgroups: Vec<CgroupDirs>,
+    /// Its cgroups' last full reading.
+    pub reading: Option<Reading>,
     /// The last CPU reading: when, and the CPU time then (ns).
     cpu: Option<(Instant, u64)>,
+}
+
+/// A full reading of a cgroup's files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Reading {
+    /// When, nanoseconds since the epoch.
+    pub at_ns: i64,
+    /// What the files said.
+    pub usage: Usage,
 }
 
 /// The last pass's figures, by container ID.
@@ -54,7 +70,7 @@ impl Sampler {
     /// The last figures of container `id` (empty before its first sample).
     pub fn get(&self, id: &str) -> Sample {
         let samples = self.samples.lock().unwrap_or_else(PoisonError::into_inner);
-        samples.get(id).copied().unwrap_or_default()
+        samples.get(id).cloned().unwrap_or_default()
     }
 
     /// Samples every one of `targets` (blocking: reads cgroup files and walks layers; the
@@ -68,14 +84,15 @@ impl Sampler {
         let fresh = targets
             .into_iter()
             .map(|target| {
-                let before = previous.get(&target.id).copied().unwrap_or_default();
-                let cpu_ns = target
-                    .cgroups
-                    .iter()
-                    .filter_map(CgroupDirs::cpu_ns)
-                    .reduce(|a, b| a + b);
-                let cpu = cpu_ns.map(|ns| (Instant::now(), ns));
-                let sample = next(before, cpu, target.upper.as_deref());
+                let before = previous.get(&target.id).cloned().unwrap_or_default();
+                let usage = CgroupDirs::read_all(&target.cgroups);
+                let cpu = usage.cpu_ns.map(|ns| (Instant::now(), ns));
+                let mut sample = next(before, cpu, target.upper.as_deref());
+                sample.reading = Some(Reading {
+                    at_ns: crate::clock::now_ns(),
+                    usage,
+                });
+                sample.cgroups = target.cgroups;
                 (target.id, sample)
             })
             .collect();
@@ -93,6 +110,7 @@ fn next(before: Sample, cpu: Option<(Instant, u64)>, upper: Option<&Path>) -> Sa
         nano_cores,
         layer: upper.and_then(walk).or(before.layer),
         cpu: cpu.or(before.cpu),
+        ..before
     }
 }
 
@@ -160,10 +178,10 @@ mod tests {
         assert!(layer.bytes >= 10_000, "{layer:?}");
 
         let t1 = t0 + Duration::from_millis(500);
-        let second = next(first, Some((t1, 250_000_000)), Some(dir.path()));
+        let second = next(first.clone(), Some((t1, 250_000_000)), Some(dir.path()));
         assert_eq!(second.nano_cores, Some(500_000_000));
         // The process went (no reading) and so did its layer: the last figures stay.
-        let gone = next(second, None, Some(&dir.path().join("missing")));
+        let gone = next(second.clone(), None, Some(&dir.path().join("missing")));
         assert_eq!(
             (gone.nano_cores, gone.layer),
             (second.nano_cores, second.layer)
@@ -182,7 +200,10 @@ mod tests {
             upper: Some(dir.path().to_path_buf()),
         };
         sampler.pass(vec![me("a"), me("b")]);
-        assert!(sampler.get("a").layer.is_some());
+        let a = sampler.get("a");
+        assert!(a.layer.is_some());
+        assert_eq!(a.cgroups.len(), 1);
+        assert!(a.reading.unwrap().at_ns > 0);
         sampler.pass(vec![me("b")]);
         assert_eq!(sampler.get("a"), Sample::default());
         assert!(sampler.get("b").layer.is_some());
