@@ -106,15 +106,16 @@ async fn list_container_stats(client: &mut berth_cri_client::CriClient) -> Resul
 /// The kubelet's stats loop over the fleet for `KUBELET_LOOP`: every `KUBELET_PERIOD`,
 /// ListContainerStats, ListPodSandbox, ListContainers and ImageFsInfo (what
 /// `cri_stats_provider.go` asks). Reports the CPU the daemon and its helpers used meanwhile,
-/// in percent of one core (background work such as a stats sampler included).
+/// in percent of one core (background work such as a stats sampler included), and the
+/// daemon's share.
 pub async fn kubelet_loop(t: &Target) -> Result<Figures, Failure> {
     let used = || {
+        let daemon = t.daemon.map_or(0, procs::cpu_ticks);
         let helpers = procs::matching(&t.helpers);
-        t.daemon
-            .into_iter()
-            .chain(helpers)
-            .map(procs::cpu_ticks)
-            .sum::<u64>()
+        (
+            daemon,
+            helpers.into_iter().map(procs::cpu_ticks).sum::<u64>(),
+        )
     };
     let mut client = t.client.clone();
     let before = used();
@@ -140,11 +141,17 @@ pub async fn kubelet_loop(t: &Target) -> Result<Figures, Failure> {
             .map_err(failed("ImageFsInfo"))?;
     }
     let elapsed = start.elapsed().as_secs_f64();
-    let cpu = used().saturating_sub(before) as f64 / procs::ticks_per_second();
-    Ok(vec![(
-        "CPU in the kubelet's stats loop, 100 running (% of a core)",
-        100.0 * cpu / elapsed,
-    )])
+    let after = used();
+    let percent = |ticks: u64| 100.0 * ticks as f64 / procs::ticks_per_second() / elapsed;
+    let daemon = percent(after.0.saturating_sub(before.0));
+    let helpers = percent(after.1.saturating_sub(before.1));
+    Ok(vec![
+        (
+            "CPU in the kubelet's stats loop, 100 running (% of a core)",
+            daemon + helpers,
+        ),
+        ("… of which the daemon (% of a core)", daemon),
+    ])
 }
 
 /// Removes the fleet.

@@ -10,7 +10,7 @@
 //! several files per container: a hundred containers' stats cost a hundred small reads. A
 //! container the sampler has not seen yet (just started) is read whole at the call, its
 //! cgroups found through its init process's `/proc/<pid>/cgroup` (either cgroup driver and
-//! version). A container that does not run has no CPU or memory figures;
+//! version), and that reading serves the calls until the next pass. A container that does not run has no CPU or memory figures;
 //! `ListContainerStats` lists running containers only, as containerd does (the kubelet asks
 //! for those).
 
@@ -21,7 +21,7 @@ use berth_store::{ContainerRecord, ContainerState};
 use super::{ContainerFilter, ContainerService, Shared};
 use crate::Error;
 use crate::stats::cgroup::{CgroupDirs, Memory, Pressure, Usage};
-use crate::stats::sampler::LayerUsage;
+use crate::stats::sampler::{LayerUsage, Reading};
 use crate::task::blocking;
 
 /// One container's usage.
@@ -96,6 +96,10 @@ fn measure(shared: &Shared, record: ContainerRecord) -> ContainerStats {
         (true, _) => {
             let cgroups: Vec<CgroupDirs> = CgroupDirs::of_pid(record.pid).into_iter().collect();
             let usage = CgroupDirs::read_all(&cgroups);
+            if !cgroups.is_empty() {
+                let reading = Reading { at_ns: now, usage };
+                shared.sampler.remember(&record.id, cgroups, reading);
+            }
             (usage.cpu_ns, usage, now)
         }
     };

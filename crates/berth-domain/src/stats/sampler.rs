@@ -73,6 +73,18 @@ impl Sampler {
         samples.get(id).cloned().unwrap_or_default()
     }
 
+    /// Keeps a reading a call made of a target the last pass did not see (a container
+    /// started since), so that calls until the next pass reuse it; a target already sampled
+    /// keeps its sample.
+    pub fn remember(&self, id: &str, cgroups: Vec<CgroupDirs>, reading: Reading) {
+        let mut samples = self.samples.lock().unwrap_or_else(PoisonError::into_inner);
+        samples.entry(id.to_owned()).or_insert_with(|| Sample {
+            cgroups,
+            reading: Some(reading),
+            ..Sample::default()
+        });
+    }
+
     /// Samples every one of `targets` (blocking: reads cgroup files and walks layers; the
     /// figures are swapped in at the end, so calls never wait for a walk).
     pub fn pass(&self, targets: Vec<Target>) {
@@ -207,5 +219,28 @@ mod tests {
         sampler.pass(vec![me("b")]);
         assert_eq!(sampler.get("a"), Sample::default());
         assert!(sampler.get("b").layer.is_some());
+    }
+
+    #[test]
+    fn a_calls_reading_serves_until_the_next_pass_and_never_replaces_a_sample() {
+        let sampler = Sampler::default();
+        let reading = |at_ns| Reading {
+            at_ns,
+            usage: Usage::default(),
+        };
+        sampler.remember("new", Vec::new(), reading(5));
+        assert_eq!(sampler.get("new").reading, Some(reading(5)));
+        sampler.remember("new", Vec::new(), reading(9));
+        assert_eq!(
+            sampler.get("new").reading,
+            Some(reading(5)),
+            "kept until the pass"
+        );
+        sampler.pass(Vec::new());
+        assert_eq!(
+            sampler.get("new"),
+            Sample::default(),
+            "a pass starts afresh"
+        );
     }
 }
