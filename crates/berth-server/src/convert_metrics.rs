@@ -7,9 +7,10 @@
 //! and `pod`: a pod's own series (its cgroup's, its network's) have an empty `container`, as
 //! cAdvisor's pod cgroup has; `id` is the pod's or container's ID, `name` its CRI name.
 //! Some families add their own (`interface`, `device`, `failure_type` and `scope`). Keys and
-//! values are kept sorted together, as the CRI asks. Values are read at the call, so the
-//! timestamps are 0 ("gathered live"). The CRI carries whole numbers only: seconds are
-//! whole seconds.
+//! values are kept sorted together, as the CRI asks. A value read at the call has timestamp
+//! 0 ("gathered live"); a container's memory, processes, stall times and layer, which come
+//! from the sampler's last pass, carry the time they were read. The CRI carries whole
+//! numbers only: seconds are whole seconds.
 
 use std::collections::BTreeMap;
 
@@ -193,6 +194,8 @@ pub(crate) fn descriptors() -> Vec<cri::MetricDescriptor> {
 struct Series {
     base: BTreeMap<&'static str, String>,
     metrics: Vec<cri::Metric>,
+    /// The timestamp the next samples carry: 0 for values read at the call.
+    read_at_ns: i64,
 }
 
 impl Series {
@@ -200,6 +203,7 @@ impl Series {
         Self {
             base: base.into_iter().collect(),
             metrics: Vec::new(),
+            read_at_ns: 0,
         }
     }
 
@@ -214,7 +218,7 @@ impl Series {
         labels.extend(extra.iter().map(|(k, v)| (*k, (*v).to_owned())));
         self.metrics.push(cri::Metric {
             name: name.to_owned(),
-            timestamp: 0,
+            timestamp: self.read_at_ns,
             metric_type: family.kind as i32,
             label_values: labels.into_values().collect(),
             value: Some(cri::UInt64Value { value }),
@@ -321,12 +325,14 @@ fn container_metrics(c: &ContainerStats, pod: String, namespace: String) -> cri:
         ("pod", pod),
     ]);
     series.cpu(c.cpu_ns);
-    series.memory(c.memory);
-    series.processes(c.processes);
-    series.pressure(c.pressure);
     if r.started_at_ns > 0 {
         series.add(START_TIME, &[], seconds(r.started_at_ns));
     }
+    // The rest is the sampler's last reading.
+    series.read_at_ns = c.read_at_ns;
+    series.memory(c.memory);
+    series.processes(c.processes);
+    series.pressure(c.pressure);
     if let Some(layer) = c.layer {
         let device = c.layer_mountpoint.display().to_string();
         series.add(FS_USAGE, &[("device", &device)], layer.bytes);

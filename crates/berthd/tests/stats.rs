@@ -280,7 +280,7 @@ async fn a_pods_memory_cpu_processes_and_network_show_in_its_stats() {
         .run(
             &netpod,
             "pinger",
-            &format!("ping -c 10 -i 0.2 -s 1000 {gateway}; exec sleep 1000"),
+            &format!("ping -c 20 -i 0.2 -s 1000 {gateway}; exec sleep 1000"),
         )
         .await;
     let s = pod_stats_when(&mut n, &netpod.0, "40 MiB and the pings", |s| {
@@ -311,7 +311,12 @@ async fn a_pods_memory_cpu_processes_and_network_show_in_its_stats() {
     assert_eq!(container_ids(&s), both);
 
     // The same figures as cAdvisor's metrics, each named by a descriptor, with one value per
-    // label key.
+    // label key. (The holder's own figures are the sampler's: wait until a pass saw its
+    // 40 MiB.)
+    stats_when(&mut n, &holder, "the holder's 40 MiB", |s| {
+        s.memory.as_ref().map_or(0, |m| value(&m.working_set_bytes)) >= 40 * MIB
+    })
+    .await;
     let descriptors: HashMap<String, cri::MetricDescriptor> = n
         .client
         .runtime
@@ -483,6 +488,18 @@ fn scrape(port: u16) -> String {
     text
 }
 
+/// Scrapes until `ready` holds of the text (bounded), and answers that text.
+async fn scrape_until(port: u16, ready: impl Fn(&str) -> bool) -> String {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let text = scrape(port);
+        if ready(&text) || Instant::now() > deadline {
+            return text;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 /// The value of the sample `series` (name and labels as exposed) in `text`.
 fn sample(text: &str, series: &str) -> Option<f64> {
     text.lines()
@@ -524,7 +541,12 @@ async fn the_operators_metrics_count_pods_containers_exits_oom_kills_and_pulls()
     assert_eq!(n.exited(&done).await.exit_code, 3);
     assert_eq!(n.exited(&hog).await.reason, "OOMKilled");
 
-    let text = scrape(port);
+    // An exit is counted just after its record is saved (which ContainerStatus shows).
+    let text = scrape_until(port, |text| {
+        sample(text, "berth_container_exits_total") == Some(2.0)
+            && sample(text, "berth_container_oom_kills_total") == Some(1.0)
+    })
+    .await;
     for (series, value) in [
         ("berth_pods{state=\"ready\"}", 1.0),
         ("berth_pods{state=\"not_ready\"}", 0.0),

@@ -38,11 +38,7 @@ impl PodCgroupParent {
     /// (`/sys/fs/cgroup`); `None` without a parent (berth's own `/berth` or `system.slice`,
     /// which every pod shares).
     pub fn locate(driver: CgroupDriver, parent: &str, root: &Path) -> Option<Self> {
-        let relative = match driver {
-            _ if parent.trim_matches('/').is_empty() => return None,
-            CgroupDriver::Cgroupfs => PathBuf::from(parent.trim_matches('/')),
-            CgroupDriver::Systemd => slice_path(&systemd_slice(parent)),
-        };
+        let relative = pod_cgroup_path(driver, parent)?;
         let dirs = if root.join("cgroup.controllers").exists() {
             vec![root.join(&relative)]
         } else {
@@ -79,6 +75,18 @@ impl PodCgroupParent {
             }
         }
         Ok(())
+    }
+}
+
+/// Where the pod cgroup `parent` names lives under `driver`, relative to a cgroup
+/// hierarchy's root (`kubepods.slice/kubepods-pod1.slice`, `kubepods/besteffort/pod1`);
+/// `None` without a parent. Every process of the pod is below it, however deep the runtime
+/// puts it (crun under systemd on v2 adds a `container` level inside each scope).
+pub(crate) fn pod_cgroup_path(driver: CgroupDriver, parent: &str) -> Option<PathBuf> {
+    match driver {
+        _ if parent.trim_matches('/').is_empty() => None,
+        CgroupDriver::Cgroupfs => Some(PathBuf::from(parent.trim_matches('/'))),
+        CgroupDriver::Systemd => Some(slice_path(&systemd_slice(parent))),
     }
 }
 

@@ -33,6 +33,7 @@ use crate::shared::NamespaceMode;
 pub(crate) use crate::task::blocking;
 
 pub use crate::request::{DnsConfig, PortMapping, SandboxRequest};
+pub(crate) use cgroup_parent::pod_cgroup_path;
 pub use controller::{InfraController, InfraRef, InfraStatus};
 pub use list::SandboxFilter;
 pub use port_forward::PortError;

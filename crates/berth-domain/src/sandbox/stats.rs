@@ -1,10 +1,11 @@
 //! `PodSandboxStats` and `ListPodSandboxStats`: a pod's CPU, memory, processes and network,
 //! with its running containers' stats.
 //!
-//! The pod's CPU, memory and process count are its cgroup's: the pod's own cgroup (the
-//! parent of its infra's) when it has a cgroup parent, as every kubelet pod has; without one
-//! (crictl's pods share berth's cgroup) the sum of its infra's and running containers'
-//! cgroups. Its network is the counters of the interfaces in its network namespace, the
+//! The pod's CPU, memory and process count are its cgroup's: the pod's own cgroup (where
+//! its CRI cgroup parent names, under the node's driver: every process of the pod is below
+//! it, however deep the runtime puts it) when it has one, as every kubelet pod has; without
+//! one (crictl's pods share berth's cgroup) the sum of its infra's and running containers'
+//! cgroups, whose counters may fall when a container goes. Its network is the counters of the interfaces in its network namespace, the
 //! default one `eth0` (none for a pod on the node's network: those are the node's). The CPU
 //! rate comes from the sampler's last pass, like a container's. A pod that is not ready
 //! has no figures; `ListPodSandboxStats` lists ready pods only, as containerd does.
@@ -13,7 +14,9 @@ use std::collections::HashMap;
 
 use berth_store::SandboxRecord;
 
-use super::{SandboxFilter, SandboxService, blocking};
+use berth_config::CgroupDriver;
+
+use super::{SandboxFilter, SandboxService, blocking, pod_cgroup_path};
 use crate::Error;
 use crate::container::{ContainerFilter, ContainerStats};
 use crate::stats::cgroup::{CgroupDirs, Usage};
@@ -97,7 +100,7 @@ impl SandboxService {
             let stats = pods.into_iter().map(|(record, ready)| {
                 let containers = by_pod.remove(&record.id).unwrap_or_default();
                 let nano_cores = context.sampler.get(&record.id).nano_cores;
-                measure(record, ready, containers, nano_cores)
+                measure(context.cgroup_driver, record, ready, containers, nano_cores)
             });
             Ok(stats.collect())
         })
@@ -107,6 +110,7 @@ impl SandboxService {
 
 /// Reads one pod's usage now (blocking).
 fn measure(
+    driver: CgroupDriver,
     record: SandboxRecord,
     ready: bool,
     containers: Vec<ContainerStats>,
@@ -115,8 +119,8 @@ fn measure(
     let infra = record.network.infra_pid;
     let (usage, network) = if ready {
         let pids: Vec<i32> = containers.iter().map(|c| c.record.pid).collect();
-        let own = !record.network.cgroup_parent.is_empty();
-        let cgroups = CgroupDirs::of_pod(infra, own, &pids);
+        let own = pod_cgroup_path(driver, &record.network.cgroup_parent);
+        let cgroups = CgroupDirs::of_pod(infra, own.as_deref(), &pids);
         let usage = CgroupDirs::read_all(&cgroups);
         let network = (!record.network.host_network)
             .then(|| network::of_pid(infra))

@@ -53,9 +53,10 @@ fn targets(context: &Context) -> Result<Vec<Target>, Error> {
                 .filter(|c| c.sandbox_id == pod.id)
                 .map(|c| c.pid)
                 .collect();
-            let own = !pod.network.cgroup_parent.is_empty();
+            let own =
+                crate::sandbox::pod_cgroup_path(context.cgroup_driver, &pod.network.cgroup_parent);
             Target {
-                cgroups: CgroupDirs::of_pod(pod.network.infra_pid, own, &pids),
+                cgroups: CgroupDirs::of_pod(pod.network.infra_pid, own.as_deref(), &pids),
                 upper: None,
                 id: pod.id,
             }

@@ -77,35 +77,31 @@ impl CgroupDirs {
         )
     }
 
-    /// The cgroups one level up: a pod's, from its infra process's (every process of a pod
-    /// with a cgroup parent is in a child of the pod's cgroup).
-    pub fn parent(&self) -> Self {
-        let up =
-            |dir: &Option<PathBuf>| dir.as_deref().and_then(Path::parent).map(Path::to_path_buf);
-        match self {
-            Self::Unified(dir) => Self::Unified(dir.parent().unwrap_or(dir).to_path_buf()),
-            Self::Legacy {
-                cpuacct,
-                memory,
-                pids,
-            } => Self::Legacy {
-                cpuacct: up(cpuacct),
-                memory: up(memory),
-                pids: up(pids),
-            },
+    /// The cgroup at `relative` (to each hierarchy's root) on a `unified` (v2) node or not,
+    /// where `parse` would find it.
+    pub fn at(relative: &Path, unified: bool) -> Self {
+        let under = |root: &str| Path::new(root).join(relative);
+        if unified {
+            return Self::Unified(under("/sys/fs/cgroup"));
+        }
+        Self::Legacy {
+            cpuacct: Some(under("/sys/fs/cgroup/cpuacct")),
+            memory: Some(under("/sys/fs/cgroup/memory")),
+            pids: Some(under("/sys/fs/cgroup/pids")),
         }
     }
 
-    /// The cgroups that hold a pod's processes, from its infra process `infra_pid`: the
-    /// pod's own cgroup when it has one (`own`: a cgroup parent), else the infra's and its
-    /// running containers' (`containers`: their init processes), whose usage is summed.
-    /// Empty when the infra process is gone.
-    pub fn of_pod(infra_pid: i32, own: bool, containers: &[i32]) -> Vec<Self> {
+    /// The cgroups that hold a pod's processes, while its infra process `infra_pid` runs:
+    /// the pod's own cgroup when it has one (`own`: its path relative to the hierarchies'
+    /// roots, see `sandbox::pod_cgroup_path`), else the infra's and its running containers'
+    /// (`containers`: their init processes), whose usage is summed. Empty when the infra
+    /// process is gone.
+    pub fn of_pod(infra_pid: i32, own: Option<&Path>, containers: &[i32]) -> Vec<Self> {
         let Some(infra) = Self::of_pid(infra_pid).filter(|_| infra_pid > 0) else {
             return Vec::new();
         };
-        if own {
-            return vec![infra.parent()];
+        if let Some(relative) = own {
+            return vec![Self::at(relative, matches!(infra, Self::Unified(_)))];
         }
         let others = containers.iter().filter_map(|&pid| Self::of_pid(pid));
         std::iter::once(infra).chain(others).collect()
@@ -526,26 +522,16 @@ mod tests {
     }
 
     #[test]
-    fn a_pods_cgroup_is_one_level_above_its_infras() {
-        let v2 = CgroupDirs::Unified(PathBuf::from(
-            "/sys/fs/cgroup/k.slice/k-pod1.slice/berth-i.scope",
-        ));
+    fn a_pods_cgroup_is_found_where_parse_would_find_it() {
+        let pod = Path::new("k.slice/k-pod1.slice");
         assert_eq!(
-            v2.parent(),
-            CgroupDirs::Unified(PathBuf::from("/sys/fs/cgroup/k.slice/k-pod1.slice"))
+            CgroupDirs::at(pod, true),
+            CgroupDirs::parse("0::/k.slice/k-pod1.slice\n", true).unwrap()
         );
-        let v1 = CgroupDirs::Legacy {
-            cpuacct: Some(PathBuf::from("/sys/fs/cgroup/cpuacct/kubepods/pod1/i")),
-            memory: Some(PathBuf::from("/sys/fs/cgroup/memory/kubepods/pod1/i")),
-            pids: None,
-        };
+        let v1 = "12:pids:/kubepods/pod1\n9:memory:/kubepods/pod1\n4:cpu,cpuacct:/kubepods/pod1\n";
         assert_eq!(
-            v1.parent(),
-            CgroupDirs::Legacy {
-                cpuacct: Some(PathBuf::from("/sys/fs/cgroup/cpuacct/kubepods/pod1")),
-                memory: Some(PathBuf::from("/sys/fs/cgroup/memory/kubepods/pod1")),
-                pids: None,
-            }
+            CgroupDirs::at(Path::new("kubepods/pod1"), false),
+            CgroupDirs::parse(v1, false).unwrap()
         );
     }
 
