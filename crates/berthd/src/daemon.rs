@@ -1,7 +1,7 @@
 //! The daemon's life: lock, bind, serve while recovering, shut down on a signal.
 //!
-//! Task ownership: `run` owns every task it starts (recovery, metrics, streaming, signal watch) and
-//! awaits or aborts each before it returns; the mutating calls' tasks belong to `Cri` and are
+//! Task ownership: `run` owns every task it starts (recovery, metrics, streaming, signal watch,
+//! memory trim) and awaits or aborts each before it returns; the mutating calls' tasks belong to `Cri` and are
 //! drained here too. One `CancellationToken` is the shutdown path.
 
 use std::sync::Arc;
@@ -18,6 +18,7 @@ use tokio_util::sync::CancellationToken;
 use crate::lock::StateLock;
 use crate::notify::notify;
 use crate::socket::CriSocket;
+use crate::trim::Trim;
 
 /// Runs berthd until SIGTERM or SIGINT.
 pub async fn run(config: Config) -> anyhow::Result<()> {
@@ -74,6 +75,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     })?;
     tracing::info!(url = %streaming.base(), "streaming server listening");
     let streaming_task = tokio::spawn(serve_streams);
+    let trim_task = tokio::spawn(Trim::new().every_period(shutdown.clone()));
 
     let recovery = tokio::spawn(recover(
         config.clone(),
@@ -136,6 +138,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     }
     // Sessions were cancelled with `shutdown`; their commands end with them.
     let _ = streaming_task.await;
+    let _ = trim_task.await;
     let recovered = if recovery.is_finished() {
         recovery.await.context("recovery task panicked")?
     } else {

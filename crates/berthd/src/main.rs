@@ -9,6 +9,7 @@ mod lock;
 mod logging;
 mod notify;
 mod socket;
+mod trim;
 
 use std::process::ExitCode;
 
