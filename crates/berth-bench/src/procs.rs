@@ -14,6 +14,17 @@ pub fn pss_kib(pid: i32) -> u64 {
     field_kib(&format!("/proc/{pid}/smaps_rollup"), "Pss:")
 }
 
+/// Private pages of `pid` (`Private_Clean` and `Private_Dirty`), KiB (0 if gone).
+pub fn private_kib(pid: i32) -> u64 {
+    let rollup = format!("/proc/{pid}/smaps_rollup");
+    field_kib(&rollup, "Private_Clean:") + field_kib(&rollup, "Private_Dirty:")
+}
+
+/// Anonymous resident memory of `pid` (heap, stacks: `RssAnon`), KiB (0 if gone).
+pub fn anon_kib(pid: i32) -> u64 {
+    field_kib(&format!("/proc/{pid}/status"), "RssAnon:")
+}
+
 /// Peak resident set size of `pid` since it started (`VmHWM`), KiB (0 if gone).
 pub fn peak_rss_kib(pid: i32) -> u64 {
     field_kib(&format!("/proc/{pid}/status"), "VmHWM:")
@@ -123,15 +134,18 @@ pub struct HelperMemory {
     pub rss: u64,
     /// Their proportional set sizes added up: a shared page is divided among its users.
     pub pss: u64,
+    /// Their private pages (clean and dirty) added up: what each one alone costs.
+    pub private: u64,
 }
 
-/// The summed RSS and PSS of the processes matching `pattern`.
+/// The summed RSS, PSS and private memory of the processes matching `pattern`.
 pub fn helpers_memory(pattern: &Regex) -> HelperMemory {
     matching(pattern)
         .into_iter()
         .fold(HelperMemory::default(), |m, p| HelperMemory {
             rss: m.rss + rss_kib(p),
             pss: m.pss + pss_kib(p),
+            private: m.private + private_kib(p),
         })
 }
 

@@ -20,12 +20,18 @@ struct Goal {
     rule: Rule,
 }
 
-const GOALS: [Goal; 11] = [
+const GOALS: [Goal; 14] = [
     Goal {
         name: "Cold start: at most 0.5× the reference",
         scenario: "cold-start",
         metric: "pod and container up",
         rule: Rule::RatioAtMost(0.5),
+    },
+    Goal {
+        name: "RunPodSandbox: at most 0.3× the reference",
+        scenario: "pod",
+        metric: "RunPodSandbox",
+        rule: Rule::RatioAtMost(0.3),
     },
     Goal {
         name: "StopPodSandbox: at most 0.5× the reference",
@@ -46,9 +52,9 @@ const GOALS: [Goal; 11] = [
         rule: Rule::Below(10.0),
     },
     Goal {
-        name: "Daemon RSS idle under 10 MiB",
+        name: "Daemon RSS idle under 10 MiB, after a pull and with 50 pods",
         scenario: "memory",
-        metric: "daemon RSS idle (MiB)",
+        metric: "daemon RSS idle, 50 pods (MiB)",
         rule: Rule::Below(10.0),
     },
     Goal {
@@ -62,6 +68,18 @@ const GOALS: [Goal; 11] = [
         scenario: "memory",
         metric: "helper PSS per pod, 10 pods (KiB)",
         rule: Rule::Below(1024.0),
+    },
+    Goal {
+        name: "Helper PSS at most 300 KiB per pod",
+        scenario: "memory",
+        metric: "helper PSS per pod, 50 pods (KiB)",
+        rule: Rule::Below(300.0),
+    },
+    Goal {
+        name: "Helper private memory at most 256 KiB per pod",
+        scenario: "memory",
+        metric: "helper private memory per pod, 50 pods (KiB)",
+        rule: Rule::Below(256.0),
     },
     Goal {
         name: "Throughput: at least 2× the reference's pods per second",
