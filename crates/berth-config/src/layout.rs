@@ -106,6 +106,17 @@ impl StateLayout {
         self.sandbox_dir(id).join("netns")
     }
 
+    /// The pin of the sandbox's IPC namespace, in a pod without an infra process.
+    pub fn sandbox_ipcns(&self, id: &str) -> PathBuf {
+        self.sandbox_dir(id).join("ipcns")
+    }
+
+    /// The pin of the sandbox's UTS namespace (its hostname), in a pod without an infra
+    /// process.
+    pub fn sandbox_utsns(&self, id: &str) -> PathBuf {
+        self.sandbox_dir(id).join("utsns")
+    }
+
     /// The sandbox's `/dev/shm` tmpfs.
     pub fn sandbox_shm(&self, id: &str) -> PathBuf {
         self.sandbox_dir(id).join("shm")

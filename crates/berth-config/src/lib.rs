@@ -168,6 +168,27 @@ impl Default for StatsConfig {
     }
 }
 
+/// `[pods]`: how pod sandboxes are built.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PodsConfig {
+    /// When a pod gets an infra process (`berth-pause` under a monitor).
+    pub infra: InfraMode,
+}
+
+/// When a pod gets an infra process.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum InfraMode {
+    /// Every pod: its namespaces are the infra's, as containerd builds pods.
+    Always,
+    /// Only a pod whose containers share one PID namespace (the infra is its PID 1); the
+    /// others get pinned namespaces and no process of their own, as CRI-O's
+    /// `drop_infra_ctr`.
+    #[default]
+    WhenNeeded,
+}
+
 /// `[metrics]`: the Prometheus endpoint.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -209,6 +230,8 @@ pub struct Config {
     pub metrics: MetricsConfig,
     /// How stats are sampled.
     pub stats: StatsConfig,
+    /// How pods are built.
+    pub pods: PodsConfig,
 }
 
 impl Default for Config {
@@ -228,6 +251,7 @@ impl Default for Config {
             streaming: StreamingConfig::default(),
             metrics: MetricsConfig::default(),
             stats: StatsConfig::default(),
+            pods: PodsConfig::default(),
         }
     }
 }

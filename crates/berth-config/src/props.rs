@@ -158,7 +158,7 @@ fn valid_config() -> impl Strategy<Value = Config> {
         (abs_path(), prop::collection::vec(abs_path(), 0..3)),
         registries,
         (socket_addr(), prop::option::of(socket_addr())),
-        any::<bool>(),
+        (any::<bool>(), any::<bool>()),
     )
         .prop_map(
             |(
@@ -168,7 +168,7 @@ fn valid_config() -> impl Strategy<Value = Config> {
                 (conf_dir, bin_dirs),
                 registries,
                 (streaming, metrics),
-                pick_runtime,
+                (pick_runtime, always_infra),
             )| {
                 let default_runtime = match runtimes.keys().next() {
                     Some(name) if pick_runtime => Some(name.clone()),
@@ -195,6 +195,13 @@ fn valid_config() -> impl Strategy<Value = Config> {
                         address: MetricsAddress(metrics),
                     },
                     stats: crate::StatsConfig::default(),
+                    pods: crate::PodsConfig {
+                        infra: if always_infra {
+                            crate::InfraMode::Always
+                        } else {
+                            crate::InfraMode::WhenNeeded
+                        },
+                    },
                 }
             },
         )

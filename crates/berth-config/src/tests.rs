@@ -24,6 +24,7 @@ fn empty_file_gives_defaults() {
     assert_eq!(c.streaming.address.to_string(), "127.0.0.1:0");
     assert_eq!(c.metrics.address, MetricsAddress(None));
     assert_eq!(c.default_runtime, None);
+    assert_eq!(c.pods.infra, InfraMode::WhenNeeded);
 }
 
 #[test]
@@ -57,6 +58,9 @@ address = "0.0.0.0:10010"
 
 [metrics]
 address = "127.0.0.1:9090"
+
+[pods]
+infra = "always"
 "#,
     )
     .unwrap();
@@ -69,6 +73,7 @@ address = "127.0.0.1:9090"
     assert!(c.registries["127.0.0.1:5000"].insecure);
     assert_eq!(c.streaming.address.port(), 10010);
     assert_eq!(c.metrics.address.0.unwrap().port(), 9090);
+    assert_eq!(c.pods.infra, InfraMode::Always);
 }
 
 #[test]
@@ -112,6 +117,10 @@ fn bad_value_names_key_and_line() {
 
     let e = parse("cgroup_driver = \"nope\"\n").unwrap_err();
     assert!(e.to_string().contains("line 1"), "{e}");
+
+    let e = parse("[pods]\ninfra = \"never\"\n").unwrap_err();
+    assert!(e.to_string().contains("line 2"), "{e}");
+    assert!(e.to_string().contains("when-needed"), "{e}");
 }
 
 #[test]

@@ -164,9 +164,13 @@ pub struct SandboxNetwork {
     /// hostPort mappings as (host port, container port, protocol, host IP).
     #[serde(default)]
     pub port_mappings: Vec<(u16, u16, String, String)>,
-    /// The infra process's PID.
+    /// The infra process's PID (0 in a pod without one).
     #[serde(default)]
     pub infra_pid: i32,
+    /// The pod has no infra process: its IPC and UTS namespaces are pinned beside its netns
+    /// (records written before berth could do that lack the field: they have an infra).
+    #[serde(default)]
+    pub pinned_namespaces: bool,
     /// CRI `cgroup_parent`.
     #[serde(default)]
     pub cgroup_parent: String,

@@ -77,14 +77,17 @@ async fn remove_everything(n: &mut Node) {
 async fn workloads_outlive_a_restart_and_exits_while_down_are_recorded() {
     let mut n = node().await;
     let mut ticking = Vec::new();
+    let mut kept = Vec::new();
     for p in 0..10 {
         let pod = n.pod(&format!("keep-{p}")).await;
+        kept.push(pod.clone());
         for c in 0..2 {
             let id = n.run(&pod, &format!("tick-{c}"), TICKER).await;
             ticking.push(id);
         }
     }
-    let last = n.pod("last").await;
+    // The pods "keep-*" have no infra process (their PID mode is CONTAINER); "last" has one.
+    let last = n.pod_with(n.pod_config_with_infra("last")).await;
     let exits = n.run(&last, "exits", "sleep 2; exit 3").await;
     let killed = n.run(&last, "killed", "exec sleep 1000").await;
     let mut before = Vec::new();
@@ -133,6 +136,17 @@ async fn workloads_outlive_a_restart_and_exits_while_down_are_recorded() {
     let size = std::fs::metadata(&log).unwrap().len();
     tokio::time::sleep(Duration::from_millis(600)).await;
     assert!(std::fs::metadata(&log).unwrap().len() > size, "log stopped");
+
+    // A pod without infra is still ready, and a new container joins the namespaces its
+    // first container is in.
+    let ready = n.pod_status(&kept[0].0).await.status.unwrap().state;
+    assert_eq!(ready, cri::PodSandboxState::SandboxReady as i32);
+    let joined = n.run(&kept[0], "joined", "exec sleep 1000").await;
+    let (first, new) = (before[0].1, pid_of(&n.status(&joined).await));
+    for ns in ["net", "ipc", "uts"] {
+        let of = |pid: i32| std::fs::read_link(format!("/proc/{pid}/ns/{ns}")).unwrap();
+        assert_eq!(of(first), of(new), "{ns} namespace");
+    }
 
     // The exits that happened while berthd was down, with their own times.
     let s = n.exited(&exits).await;
@@ -306,8 +320,14 @@ async fn a_kill_at_any_instant_loses_nothing_and_leaks_nothing() {
     for round in 0..rounds {
         let op = OPERATIONS[round % OPERATIONS.len()];
         let delay = Duration::from_millis(rng.next(300));
-        // What the operation needs exists before it starts.
-        let pod = n.pod(&format!("f{round}")).await;
+        // What the operation needs exists before it starts. Every operation is killed in
+        // a pod without infra, then (from the second pass over them) in a pod with one.
+        let name = format!("f{round}");
+        let pod = if (round / OPERATIONS.len()) % 2 == 1 {
+            n.pod_with(n.pod_config_with_infra(&name)).await
+        } else {
+            n.pod(&name).await
+        };
         let created = n.create(&pod, n.config("c", TICKER)).await.unwrap();
         if matches!(op, "StopContainer" | "RemoveContainer" | "StopPodSandbox") {
             n.start(&created).await.unwrap();

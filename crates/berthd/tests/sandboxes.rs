@@ -226,6 +226,16 @@ async fn list(client: &mut CriClient, filter: cri::PodSandboxFilter) -> Vec<cri:
         .items
 }
 
+/// Whether `ip` answers one ping within 2 s.
+fn answers_ping(ip: &str) -> bool {
+    Command::new("busybox")
+        .args(["ping", "-c", "1", "-W", "2", ip])
+        .stdout(std::process::Stdio::null())
+        .status()
+        .unwrap()
+        .success()
+}
+
 fn infra_pid(status: &cri::PodSandboxStatusResponse) -> i32 {
     let info: serde_json::Value = serde_json::from_str(&status.info["info"]).unwrap();
     info["pid"].as_i64().unwrap() as i32
@@ -247,12 +257,7 @@ async fn a_pod_runs_with_its_own_network_and_leaves_nothing_behind() {
     assert!(ip.starts_with(&net.subnet), "{ip}");
     let pid = infra_pid(&st);
     assert!(pid > 0);
-    let ping = Command::new("busybox")
-        .args(["ping", "-c", "1", "-W", "2", &ip])
-        .stdout(std::process::Stdio::null())
-        .status()
-        .unwrap();
-    assert!(ping.success(), "the pod IP answers");
+    assert!(answers_ping(&ip), "the pod IP answers");
     let hostname = Command::new("nsenter")
         .args(["-t", &pid.to_string(), "-u", "hostname"])
         .output()
@@ -353,6 +358,118 @@ async fn a_pod_runs_with_its_own_network_and_leaves_nothing_behind() {
     stop(&mut client, &again).await.unwrap();
     remove(&mut client, &again).await.unwrap();
     net.assert_no_trace(&again, 0);
+    drop(client);
+    assert!(daemon.terminate().await.success());
+}
+
+/// A pod whose containers do not share a PID namespace (the kubelet's default) has no infra
+/// process: its network, IPC and UTS namespaces are pinned in its directory, with its
+/// hostname and sysctls set inside, and nothing runs for it. Its status is READY until it is
+/// stopped, or until its pins vanish (as after a reboot); stop and remove take every pin.
+#[tokio::test]
+async fn a_pod_without_infra_pins_its_namespaces_and_leaves_nothing_behind() {
+    let net = Net::new(8, None);
+    let mut daemon = spawn(&net);
+    let mut client = daemon.ready_client().await;
+    let without_infra = |name: &str| {
+        let mut config = pod_config(name, 0);
+        let linux = config.linux.as_mut().unwrap();
+        linux
+            .sysctls
+            .insert("kernel.shm_rmid_forced".into(), "1".into());
+        let options = linux.security_context.as_mut().unwrap();
+        options.namespace_options.as_mut().unwrap().pid = cri::NamespaceMode::Container as i32;
+        config
+    };
+    let id = run(&mut client, without_infra("lean")).await.unwrap();
+    let st = status(&mut client, &id).await.unwrap();
+    let s = st.status.as_ref().unwrap();
+    assert_eq!(s.state, cri::PodSandboxState::SandboxReady as i32);
+    let ip = s.network.as_ref().unwrap().ip.clone();
+    assert!(ip.starts_with(&net.subnet), "{ip}");
+    let info: serde_json::Value = serde_json::from_str(&st.info["info"]).unwrap();
+    assert_eq!(
+        (info["pid"].as_i64(), info["infra"].as_bool()),
+        (Some(0), Some(false))
+    );
+    let procs = Command::new("pgrep").args(["-f", &id]).output().unwrap();
+    assert!(
+        procs.stdout.is_empty(),
+        "a process runs for the pod: {}",
+        String::from_utf8_lossy(&procs.stdout)
+    );
+
+    // The pins hold the namespaces, set up as asked.
+    let dir = net.path().join("state/sandboxes").join(&id);
+    let inside = |flag: &str, pin: &str, command: &[&str]| {
+        let out = Command::new("nsenter")
+            .arg(format!("{flag}={}", dir.join(pin).display()))
+            .args(command)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "nsenter {flag}: {out:?}");
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    };
+    assert_eq!(inside("--uts", "utsns", &["hostname"]), "lean-host");
+    assert_eq!(
+        inside(
+            "--ipc",
+            "ipcns",
+            &["cat", "/proc/sys/kernel/shm_rmid_forced"]
+        ),
+        "1"
+    );
+    assert_eq!(
+        inside(
+            "--net",
+            "netns",
+            &["cat", "/proc/sys/net/ipv4/ip_unprivileged_port_start"]
+        ),
+        "0"
+    );
+    assert!(inside("--net", "netns", &["ip", "-o", "addr"]).contains(&ip));
+    assert!(answers_ping(&ip), "the pod IP answers");
+
+    // Stop takes the pins (and the network); remove leaves nothing.
+    stop(&mut client, &id).await.unwrap();
+    let st = status(&mut client, &id).await.unwrap();
+    assert_eq!(
+        st.status.unwrap().state,
+        cri::PodSandboxState::SandboxNotready as i32
+    );
+    let mounts = std::fs::read_to_string("/proc/mounts").unwrap();
+    assert!(!mounts.contains(&id), "pins left after stop: {mounts}");
+    remove(&mut client, &id).await.unwrap();
+    net.assert_no_trace(&id, 0);
+
+    // A sysctl value the kernel refuses is the request's fault, and undone.
+    let mut bad = without_infra("badvalue");
+    let sysctls = &mut bad.linux.as_mut().unwrap().sysctls;
+    sysctls.insert("kernel.msgmax".into(), "abc".into());
+    let err = run(&mut client, bad).await.unwrap_err();
+    assert_eq!(err.code(), Code::InvalidArgument, "{err:?}");
+    assert!(
+        err.message().contains("kernel.msgmax=abc"),
+        "{}",
+        err.message()
+    );
+
+    // Pins gone from under a ready pod (a reboot empties the state dir): NOTREADY, and Stop
+    // and Remove still work.
+    let id = run(&mut client, without_infra("rebooted")).await.unwrap();
+    let dir = net.path().join("state/sandboxes").join(&id);
+    for pin in ["ipcns", "utsns"] {
+        let unmounted = Command::new("umount").arg(dir.join(pin)).status().unwrap();
+        assert!(unmounted.success());
+    }
+    let st = status(&mut client, &id).await.unwrap();
+    assert_eq!(
+        st.status.unwrap().state,
+        cri::PodSandboxState::SandboxNotready as i32
+    );
+    stop(&mut client, &id).await.unwrap();
+    remove(&mut client, &id).await.unwrap();
+    net.assert_no_trace(&id, 0);
     drop(client);
     assert!(daemon.terminate().await.success());
 }
@@ -559,7 +676,9 @@ async fn a_pod_outlives_a_berthd_restart_and_is_stopped_by_the_next_one() {
 #[tokio::test]
 async fn a_container_spec_joins_its_pod() {
     use berth_domain::container::process::{User, capabilities};
-    use berth_domain::container::spec::{ContainerSpecInput, PodFiles, Resources, container_spec};
+    use berth_domain::container::spec::{
+        ContainerSpecInput, PodFiles, PodNamespaces, Resources, container_spec,
+    };
     use berth_domain::shared::NamespaceMode;
     use berth_monitor::{Request, Response, SOCKET_FILE};
     use std::io::{BufRead, BufReader, Write};
@@ -608,7 +727,7 @@ async fn a_container_spec_joins_its_pod() {
             &berth_config::StateLayout::new(net.path().join("root"), net.path().join("state")),
             &id,
         ),
-        infra_pid: pid,
+        pod_namespaces: PodNamespaces::Infra(pid),
         host_network: false,
         host_ipc: false,
         pid: NamespaceMode::Pod,

@@ -302,7 +302,8 @@ async fn a_pods_memory_cpu_processes_and_network_show_in_its_stats() {
     let memory = s.memory.as_ref().unwrap();
     assert!(value(&memory.usage_bytes) >= working_set(&s));
     assert!(value(&memory.rss_bytes) >= 32 * MIB, "{memory:?}");
-    // The infra, the holder's shell, head, tail and sleep, and the pinger's sleep.
+    // The holder's shell, head, tail and sleep, and the pinger's sleep (the pod has no
+    // infra: its PID mode is CONTAINER).
     let processes = s.process.as_ref().map_or(0, |p| value(&p.process_count));
     assert!(processes >= 5, "{s:?}");
     assert!(s.cpu.as_ref().is_some_and(|c| c.timestamp > 0));

@@ -17,7 +17,7 @@ use super::devices::{self, DeviceError};
 use super::mounts::{self, MountError};
 use super::process::{self, CommandError, UnknownCapability, UserError};
 use super::seccomp::{self, SeccompError};
-use super::spec::{ContainerSpecInput, PodFiles, SpecError, container_spec};
+use super::spec::{ContainerSpecInput, PodFiles, PodNamespaces, SpecError, container_spec};
 use super::{ContainerRequest, SeccompProfile};
 use crate::host::Host;
 use crate::shared::NamespaceMode;
@@ -95,6 +95,8 @@ pub(super) struct Parts<'a> {
     pub rootfs: &'a Path,
     /// The pod's files every container mounts.
     pub pod_files: PodFiles,
+    /// The pod's namespaces the container joins.
+    pub pod_namespaces: PodNamespaces,
     /// The runtime's `cgroupsPath`.
     pub cgroups_path: String,
 }
@@ -121,6 +123,7 @@ pub(super) fn assemble(parts: Parts<'_>, host: &dyn Host) -> Result<Assembled, A
         pid_target,
         rootfs,
         pod_files,
+        pod_namespaces,
         cgroups_path,
     } = parts;
     let sec = &req.security;
@@ -152,7 +155,7 @@ pub(super) fn assemble(parts: Parts<'_>, host: &dyn Host) -> Result<Assembled, A
         readonly_paths: sec.readonly_paths.clone(),
         mounts: binds,
         pod_files,
-        infra_pid: pod.infra_pid,
+        pod_namespaces,
         host_network: pod.host_network,
         host_ipc: pod.host_ipc,
         pid: if pod.pid_mode == "node" {
@@ -228,6 +231,7 @@ mod tests {
                 &berth_config::StateLayout::new("/var/lib/berth", "/run/berth"),
                 "p",
             ),
+            pod_namespaces: PodNamespaces::Infra(pod.infra_pid),
             cgroups_path: "/kubepods/c1".into(),
         }
     }

@@ -17,7 +17,7 @@ use berth_store::{
 
 use super::assemble::{Parts, Plan, assemble};
 use super::process::UserError;
-use super::spec::PodFiles;
+use super::spec::{PodFiles, PodNamespaces};
 use super::{ContainerRequest, ContainerService, Shared, blocking, exit, signal};
 use crate::events::LifecycleKind;
 use crate::host::Host;
@@ -262,6 +262,7 @@ async fn build(
             pid_target,
             rootfs: &rootfs,
             pod_files: PodFiles::of(&s.layout, &pod.id),
+            pod_namespaces: PodNamespaces::of(&s.layout, pod),
             cgroups_path: record.spec.cgroups_path.clone(),
         },
         host,

@@ -30,6 +30,51 @@ pub struct PodFiles {
     pub hostname: PathBuf,
 }
 
+/// Where a container finds the namespaces it shares with its pod.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PodNamespaces {
+    /// The infra process's, by its PID (`/proc/<pid>/ns/…`).
+    Infra(i32),
+    /// Pinned by bind mounts in the pod's directory: a pod without an infra process, whose
+    /// containers each have their own PID namespace (nothing would be a shared one's PID 1).
+    Pinned {
+        /// The network namespace.
+        net: PathBuf,
+        /// The IPC namespace.
+        ipc: PathBuf,
+        /// The UTS namespace.
+        uts: PathBuf,
+    },
+}
+
+impl PodNamespaces {
+    /// Pod `pod`'s namespaces, as it was run.
+    pub fn of(layout: &berth_config::StateLayout, pod: &berth_store::SandboxRecord) -> Self {
+        if pod.network.pinned_namespaces {
+            Self::Pinned {
+                net: layout.sandbox_netns(&pod.id),
+                ipc: layout.sandbox_ipcns(&pod.id),
+                uts: layout.sandbox_utsns(&pod.id),
+            }
+        } else {
+            Self::Infra(pod.network.infra_pid)
+        }
+    }
+
+    /// The path of the pod's namespace `name` (`net`, `ipc`, `uts`, `pid`), if it has one.
+    fn path(&self, name: &str) -> Option<PathBuf> {
+        match self {
+            Self::Infra(pid) => Some(PathBuf::from(format!("/proc/{pid}/ns/{name}"))),
+            Self::Pinned { net, ipc, uts } => match name {
+                "net" => Some(net.clone()),
+                "ipc" => Some(ipc.clone()),
+                "uts" => Some(uts.clone()),
+                _ => None,
+            },
+        }
+    }
+}
+
 impl PodFiles {
     /// Pod `id`'s files.
     pub fn of(layout: &berth_config::StateLayout, id: &str) -> Self {
@@ -139,8 +184,8 @@ pub struct ContainerSpecInput {
     pub mounts: Vec<BindMount>,
     /// The pod's files every container mounts.
     pub pod_files: PodFiles,
-    /// The infra process, whose namespaces the container joins.
-    pub infra_pid: i32,
+    /// The pod's namespaces, which the container joins.
+    pub pod_namespaces: PodNamespaces,
     /// The pod uses the node's network (and UTS) namespace.
     pub host_network: bool,
     /// The pod uses the node's IPC namespace.
@@ -316,12 +361,7 @@ pub fn container_spec(input: &ContainerSpecInput) -> Result<Spec, SpecError> {
     }
     spec.set_mounts(Some(mounts));
 
-    let pod_ns = |name: &str| {
-        Some(PathBuf::from(format!(
-            "/proc/{}/ns/{name}",
-            input.infra_pid
-        )))
-    };
+    let pod_ns = |name: &str| input.pod_namespaces.path(name);
     let mut namespaces = vec![ns(LinuxNamespaceType::Mount, None)?];
     if !input.host_network {
         namespaces.push(ns(LinuxNamespaceType::Network, pod_ns("net"))?);
@@ -331,6 +371,10 @@ pub fn container_spec(input: &ContainerSpecInput) -> Result<Spec, SpecError> {
         namespaces.push(ns(LinuxNamespaceType::Ipc, pod_ns("ipc"))?);
     }
     match input.pid {
+        // A pod without an infra has no PID namespace to share: it was run with PID mode
+        // CONTAINER (or NODE, handled above), so each of its containers gets its own, which
+        // is what POD means there (the kubelet asks the same mode of a pod and its
+        // containers; a hand-written config often leaves the container's at the CRI default).
         NamespaceMode::Pod => namespaces.push(ns(LinuxNamespaceType::Pid, pod_ns("pid"))?),
         NamespaceMode::Container => namespaces.push(ns(LinuxNamespaceType::Pid, None)?),
         NamespaceMode::Node => {}
@@ -438,7 +482,7 @@ mod tests {
                 &berth_config::StateLayout::new("/var/lib/berth", "/run/berth"),
                 "p",
             ),
-            infra_pid: 42,
+            pod_namespaces: PodNamespaces::Infra(42),
             pid_target: 0,
             host_network: false,
             host_ipc: false,
@@ -591,6 +635,39 @@ mod tests {
             n.typ(),
             LinuxNamespaceType::Network | LinuxNamespaceType::Pid | LinuxNamespaceType::Uts
         )));
+    }
+
+    #[test]
+    fn in_a_pod_without_infra_a_container_joins_the_pins_and_has_its_own_pids() {
+        let mut pinned = input();
+        pinned.pod_namespaces = PodNamespaces::Pinned {
+            net: "/run/berth/sandboxes/p/netns".into(),
+            ipc: "/run/berth/sandboxes/p/ipcns".into(),
+            uts: "/run/berth/sandboxes/p/utsns".into(),
+        };
+        let spec = container_spec(&pinned).unwrap();
+        let ns = spec.linux().as_ref().unwrap().namespaces().clone().unwrap();
+        let path = |k| {
+            ns.iter()
+                .find(|n| n.typ() == k)
+                .map(|n| n.path().clone())
+                .expect("the namespace is in the spec")
+        };
+        assert_eq!(
+            path(LinuxNamespaceType::Network),
+            Some("/run/berth/sandboxes/p/netns".into())
+        );
+        assert_eq!(
+            path(LinuxNamespaceType::Ipc),
+            Some("/run/berth/sandboxes/p/ipcns".into())
+        );
+        assert_eq!(
+            path(LinuxNamespaceType::Uts),
+            Some("/run/berth/sandboxes/p/utsns".into())
+        );
+        // PID mode POD (the CRI default) there is a PID namespace of its own.
+        assert_eq!(pinned.pid, NamespaceMode::Pod);
+        assert_eq!(path(LinuxNamespaceType::Pid), None);
     }
 
     #[test]

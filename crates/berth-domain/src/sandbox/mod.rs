@@ -11,6 +11,7 @@ mod cgroup_parent;
 mod controller;
 pub mod files;
 mod list;
+mod namespaces;
 mod port_forward;
 mod recover;
 mod remove;

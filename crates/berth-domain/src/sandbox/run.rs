@@ -6,11 +6,11 @@
 use std::path::PathBuf;
 
 use berth_cni::{Attachment, PodArgs, netns};
-use berth_config::PodFile;
+use berth_config::{InfraMode, PodFile};
 use berth_store::{PodMetadata, SandboxNetwork, SandboxRecord, SandboxState, sandbox_name};
 
 use super::spec::InfraSpec;
-use super::{InfraRef, NamespaceMode, SandboxRequest, SandboxService, blocking, files};
+use super::{InfraRef, NamespaceMode, SandboxRequest, SandboxService, blocking, files, namespaces};
 use crate::events::LifecycleKind;
 use crate::shared::limits::clamp_oom_score_adj;
 use crate::shared::{cgroup, new_id};
@@ -76,6 +76,7 @@ impl SandboxService {
                     "pod"
                 }
                 .to_owned(),
+                pinned_namespaces: !self.needs_infra(&req),
                 cgroup_parent: req.cgroup_parent.clone(),
                 log_directory: req.log_directory.clone(),
                 port_mappings: req
@@ -211,65 +212,91 @@ impl SandboxService {
             record.network.made_cgroup_parent = true;
             self.save(record).await?;
         }
-        // The infra process and the network come up side by side: the infra joins the pinned
-        // namespace whether or not its interfaces exist yet, and neither waits for the other's
-        // commands.
-        let cgroups_path =
-            cgroup::cgroups_path(self.context.cgroup_driver, &req.cgroup_parent, &id);
-        let spec = InfraSpec {
-            hostname: &hostname,
-            netns: network.as_ref().map(|_| netns_path.as_path()),
-            host_ipc: record.network.host_ipc,
-            host_pid: req.pid == NamespaceMode::Node,
-            cgroups_path,
-            sysctls: &req.sysctls,
-            oom_score_adj: clamp_oom_score_adj(
-                INFRA_OOM_SCORE_ADJ,
-                self.context.host.oom_score_adj(),
-            ),
-            pause: &self.context.helpers.pause,
-            shm: shm.as_deref(),
-        };
-        let infra = InfraRef {
-            id: id.clone(),
-            handler: record.runtime_handler.clone(),
-            pid: 0,
-        };
-        let infra_up = async {
-            match self.controller.create(&infra, &spec).await {
-                Err(e) => (0, Err(e)),
-                Ok(pid) => {
-                    let started = self
-                        .controller
-                        .start(&InfraRef {
-                            pid,
-                            ..infra.clone()
-                        })
-                        .await;
-                    (pid, started)
-                }
-            }
-        };
+        // Loopback and the pod's network come up side by side: the plugins touch different
+        // interfaces, and neither waits for the other's process.
+        let loopback = loopback_list();
         let network_up = async {
             let Some((list, lo, eth0)) = &network else {
                 return Ok(Vec::new());
             };
-            self.invoker
-                .add(&loopback_list(), lo)
-                .await
-                .map_err(|e| step("bring up loopback")(e.into()))?;
-            let result = self
-                .invoker
-                .add(list, eth0)
-                .await
-                .map_err(|e| step("CNI ADD")(e.into()))?;
+            let (lo, eth0) = tokio::join!(
+                self.invoker.add(&loopback, lo),
+                self.invoker.add(list, eth0)
+            );
+            lo.map_err(|e| step("bring up loopback")(e.into()))?;
+            let result = eth0.map_err(|e| step("CNI ADD")(e.into()))?;
             Ok::<_, Error>(berth_cni::result_ips(&result))
         };
-        let ((pid, started), ips) = tokio::join!(infra_up, network_up);
-        // Recorded whatever happened: if start failed, teardown must know whom to kill.
-        record.network.infra_pid = pid;
-        started?;
-        record.network.ips = ips?;
+        if record.network.pinned_namespaces {
+            // No infra: the namespaces are pinned (well under a millisecond) before the
+            // network comes up, so that per-interface sysctls never race the interfaces.
+            let pins = namespaces::Pins {
+                ipc: (!record.network.host_ipc).then(|| layout.sandbox_ipcns(&id)),
+                uts: (!record.network.host_network).then(|| layout.sandbox_utsns(&id)),
+                netns: network.as_ref().map(|_| netns_path.clone()),
+                hostname: hostname.clone(),
+                sysctls: req.sysctls.clone(),
+            };
+            let (pod, name) = (id.clone(), req.name.clone());
+            blocking("pinning the pod's namespaces", move || {
+                pins.create().map_err(|e| match e {
+                    refused @ namespaces::PinError::Sysctl { .. } => Error::Refused {
+                        object: format!("pod {name:?}"),
+                        source: refused.into(),
+                    },
+                    namespaces::PinError::Io(e) => {
+                        Error::sandbox(&pod, "create the pod's namespaces", e)
+                    }
+                })
+            })
+            .await?;
+            record.network.ips = network_up.await?;
+        } else {
+            // The infra process and the network come up side by side: the infra joins the pinned
+            // namespace whether or not its interfaces exist yet, and neither waits for the other's
+            // commands.
+            let cgroups_path =
+                cgroup::cgroups_path(self.context.cgroup_driver, &req.cgroup_parent, &id);
+            let spec = InfraSpec {
+                hostname: &hostname,
+                netns: network.as_ref().map(|_| netns_path.as_path()),
+                host_ipc: record.network.host_ipc,
+                host_pid: req.pid == NamespaceMode::Node,
+                cgroups_path,
+                sysctls: &req.sysctls,
+                oom_score_adj: clamp_oom_score_adj(
+                    INFRA_OOM_SCORE_ADJ,
+                    self.context.host.oom_score_adj(),
+                ),
+                pause: &self.context.helpers.pause,
+                shm: shm.as_deref(),
+            };
+            let infra = InfraRef {
+                id: id.clone(),
+                handler: record.runtime_handler.clone(),
+                pid: 0,
+            };
+            let infra_up = async {
+                match self.controller.create(&infra, &spec).await {
+                    Err(e) => (0, Err(e)),
+                    Ok(pid) => {
+                        let started = self
+                            .controller
+                            .start(&InfraRef {
+                                pid,
+                                ..infra.clone()
+                            })
+                            .await;
+                        (pid, started)
+                    }
+                }
+            };
+            let ((pid, started), ips) = tokio::join!(infra_up, network_up);
+            // Recorded whatever happened: if start failed, teardown must know whom to kill.
+            record.network.infra_pid = pid;
+            started?;
+            record.network.ips = ips?;
+        }
         let host_hosts = std::fs::read_to_string("/etc/hosts").unwrap_or_default();
         write(
             PodFile::Hosts,
@@ -281,6 +308,12 @@ impl SandboxService {
             ),
         )?;
         Ok(())
+    }
+
+    /// Whether a pod from `req` gets an infra process: always when the configuration says
+    /// so, and when its containers share one PID namespace, which needs a PID 1.
+    fn needs_infra(&self, req: &SandboxRequest) -> bool {
+        self.context.config.pods.infra == InfraMode::Always || req.pid == NamespaceMode::Pod
     }
 
     /// The CNI attachment of a sandbox on `ifname`.

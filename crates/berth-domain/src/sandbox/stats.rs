@@ -122,9 +122,16 @@ fn measure(
         let own = pod_cgroup_path(driver, &record.network.cgroup_parent);
         let cgroups = CgroupDirs::of_pod(infra, own.as_deref(), &pids);
         let usage = CgroupDirs::read_all(&cgroups);
-        let network = (!record.network.host_network)
-            .then(|| network::of_pid(infra))
-            .flatten()
+        // The kernel answers /proc/<pid>/net/dev for the process's netns: the infra's, or
+        // in a pod without one, a running container's (none running, no counters).
+        let in_netns = if infra > 0 {
+            Some(infra)
+        } else {
+            pids.iter().copied().find(|&pid| pid > 0)
+        };
+        let network = in_netns
+            .filter(|_| !record.network.host_network)
+            .and_then(network::of_pid)
             .map(default_first);
         (usage, network)
     } else {

@@ -2,7 +2,7 @@
 
 use berth_store::SandboxRecord;
 
-use super::{InfraRef, SandboxService, blocking};
+use super::{InfraRef, SandboxService, blocking, namespaces};
 use crate::Error;
 
 /// A sandbox as `PodSandboxStatus` reports it.
@@ -10,7 +10,7 @@ use crate::Error;
 pub struct SandboxStatus {
     /// The record.
     pub record: SandboxRecord,
-    /// READY only while the infra process runs.
+    /// READY only while the infra process runs (a pod without one: until it is stopped).
     pub ready: bool,
     /// Verbose details as JSON, when asked.
     pub info: Option<serde_json::Value>,
@@ -27,7 +27,12 @@ impl SandboxService {
             });
         };
         let infra = self.controller.status(&infra_of(&record)).await;
-        let ready = record.is_ready() && infra.running;
+        let ready = record.is_ready()
+            && if record.network.pinned_namespaces {
+                namespaces::alive(&self.context.layout, &record)
+            } else {
+                infra.running
+            };
         let info = if verbose {
             let layout = self.context.layout.clone();
             let network = record.network.cni_network.clone();
@@ -43,6 +48,7 @@ impl SandboxService {
             Some(serde_json::json!({
                 "state": record.state,
                 "pid": record.network.infra_pid,
+                "infra": !record.network.pinned_namespaces,
                 "cniResult": cni_result,
                 "netns": record.network.netns,
                 "ips": record.network.ips,
@@ -61,9 +67,14 @@ impl SandboxService {
         })
     }
 
-    /// Ready in the store and its infra process alive.
+    /// Ready in the store and its infra process alive (if it has one).
     pub(super) async fn is_ready(&self, record: &SandboxRecord) -> bool {
-        record.is_ready() && self.controller.status(&infra_of(record)).await.running
+        record.is_ready()
+            && if record.network.pinned_namespaces {
+                namespaces::alive(&self.context.layout, record)
+            } else {
+                self.controller.status(&infra_of(record)).await.running
+            }
     }
 }
 

@@ -1,6 +1,6 @@
-//! `StopPodSandbox`, as docs/lifecycle.md says: kill the infra process and wait for its exit,
-//! tear down the network (CNI DEL, then unpin the namespace; a namespace already gone is
-//! fine), unmount `/dev/shm`. Every step tolerates "already done". The pod's containers are
+//! `StopPodSandbox`, as docs/lifecycle.md says: kill the infra process and wait for its exit
+//! (a pod without one has its IPC and UTS namespaces unpinned instead), tear down the network
+//! (CNI DEL, then unpin the namespace; a namespace already gone is fine), unmount `/dev/shm`. Every step tolerates "already done". The pod's containers are
 //! stopped first, all at once, with timeout 0 (the kubelet already gave them their grace).
 
 use std::path::Path;
@@ -11,7 +11,7 @@ use berth_store::{SandboxRecord, SandboxState};
 use rustix::io::Errno;
 
 use super::run::loopback_list;
-use super::{InfraRef, SandboxService, blocking};
+use super::{InfraRef, SandboxService, blocking, namespaces};
 use crate::Error;
 use crate::events::LifecycleKind;
 
@@ -58,6 +58,22 @@ impl SandboxService {
                 first.get_or_insert(e);
             }
         };
+        // A pod without infra pinned these. They go first, as an infra is killed first: from
+        // here on its status says NOTREADY, so a stop cut short (berthd killed) is seen as
+        // unfinished and the kubelet's next Stop finishes it. Unpinning is idempotent and a
+        // crash may have left pins before the record said so: it is always done.
+        let pins = [
+            self.context.layout.sandbox_ipcns(&id),
+            self.context.layout.sandbox_utsns(&id),
+        ];
+        let pod = id.clone();
+        note(
+            blocking("unpinning the pod's namespaces", move || {
+                namespaces::remove(&pins)
+                    .map_err(|e| Error::sandbox(&pod, "remove the pod's namespaces", e))
+            })
+            .await,
+        );
         // The infra is killed first, so that a Stop cut short never leaves a pod whose infra
         // lives without its network (Status would call it ready). Then waiting for its exit
         // and the network going down run side by side: CNI DEL does not need the infra gone
@@ -67,8 +83,14 @@ impl SandboxService {
             handler: record.runtime_handler.clone(),
             pid: record.network.infra_pid,
         };
-        self.controller.kill(&infra).await;
+        let has_infra = !record.network.pinned_namespaces;
+        if has_infra {
+            self.controller.kill(&infra).await;
+        }
         let infra_down = async {
+            if !has_infra {
+                return [Ok(()), Ok(())];
+            }
             let stopped = self.controller.await_exit(&infra, KILL_WAIT).await;
             [stopped, self.controller.shutdown(&infra).await]
         };

@@ -91,20 +91,21 @@ impl CgroupDirs {
         }
     }
 
-    /// The cgroups that hold a pod's processes, while its infra process `infra_pid` runs:
-    /// the pod's own cgroup when it has one (`own`: its path relative to the hierarchies'
-    /// roots, see `sandbox::pod_cgroup_path`), else the infra's and its running containers'
-    /// (`containers`: their init processes), whose usage is summed. Empty when the infra
-    /// process is gone.
+    /// The cgroups that hold a pod's processes: the pod's own cgroup when it has one (`own`:
+    /// its path relative to the hierarchies' roots, see `sandbox::pod_cgroup_path`), else
+    /// its infra's (`infra_pid`, 0 in a pod without one) and its running containers'
+    /// (`containers`: their init processes), whose usage is summed. Empty when the pod's
+    /// infra process is gone.
     pub fn of_pod(infra_pid: i32, own: Option<&Path>, containers: &[i32]) -> Vec<Self> {
-        let Some(infra) = Self::of_pid(infra_pid).filter(|_| infra_pid > 0) else {
+        let infra = Self::of_pid(infra_pid).filter(|_| infra_pid > 0);
+        if infra_pid > 0 && infra.is_none() {
             return Vec::new();
-        };
+        }
         if let Some(relative) = own {
-            return vec![Self::at(relative, matches!(infra, Self::Unified(_)))];
+            return vec![Self::at(relative, unified_hierarchy())];
         }
         let others = containers.iter().filter_map(|&pid| Self::of_pid(pid));
-        std::iter::once(infra).chain(others).collect()
+        infra.into_iter().chain(others).collect()
     }
 
     /// What `cgroups` say together: one cgroup's reading as it is, several summed (see
@@ -387,6 +388,13 @@ fn keyed(text: &str) -> HashMap<&str, u64> {
             Some((key, value.trim().parse().ok()?))
         })
         .collect()
+}
+
+/// Whether `/sys/fs/cgroup` is the unified (v2) hierarchy.
+fn unified_hierarchy() -> bool {
+    /// `CGROUP2_SUPER_MAGIC` from linux/magic.h.
+    const CGROUP2: u64 = 0x6367_7270;
+    rustix::fs::statfs("/sys/fs/cgroup").is_ok_and(|s| s.f_type as u64 == CGROUP2)
 }
 
 #[cfg(test)]

@@ -142,6 +142,16 @@ impl Node {
         }
     }
 
+    /// `pod_config` for a pod whose containers share its PID namespace: such a pod has an
+    /// infra process (`pod_config`'s has none: its PID mode is CONTAINER, the kubelet's).
+    pub fn pod_config_with_infra(&self, name: &str) -> cri::PodSandboxConfig {
+        let mut config = self.pod_config(name);
+        let linux = config.linux.as_mut().unwrap();
+        let options = linux.security_context.as_mut().unwrap();
+        options.namespace_options.as_mut().unwrap().pid = cri::NamespaceMode::Pod as i32;
+        config
+    }
+
     pub async fn pod(&mut self, name: &str) -> (String, cri::PodSandboxConfig) {
         self.pod_with(self.pod_config(name)).await
     }
