@@ -1,11 +1,12 @@
 //! The pod sandbox domain: one file per verb (`run`, `status`, `list`, `stop`, `remove`,
-//! `recover`, `port_forward`, `stats`), over the pure rules (`files`), the infra spec (`spec`) and the controller
-//! that drives the infra process (`controller`).
+//! `recover`, `port_forward`, `stats`), over the pure rules (`files`), the infra spec (`spec`), the controller
+//! that drives the infra process (`controller`), and the namespaces a pod without infra pins
+//! (`namespaces`).
 //!
 //! A sandbox's files (`berth_config::StateLayout`): under `<state>/sandboxes/<id>/`, `netns`
-//! (the pinned network namespace), `hostname`, `hosts`, `resolv.conf`, `shm/` (a 64 MiB
-//! tmpfs), `bundle/` (`config.json` and an empty `rootfs/`); the infra's monitor in
-//! `<state>/m/<id>/`.
+//! (the pinned network namespace), `ipcns` and `utsns` (a pod without infra), `hostname`,
+//! `hosts`, `resolv.conf`, `shm/` (a 64 MiB tmpfs), `bundle/` (`config.json` and an empty
+//! `rootfs/`, a pod with infra); the infra's monitor in `<state>/m/<id>/`.
 
 mod cgroup_parent;
 mod controller;
