@@ -72,7 +72,7 @@ const GOALS: [Goal; 14] = [
     Goal {
         name: "Helper PSS at most 300 KiB per pod",
         scenario: "memory",
-        metric: "helper PSS per pod, 50 pods (KiB)",
+        metric: "helper PSS per pod, 10 pods (KiB)",
         rule: Rule::Below(300.0),
     },
     Goal {
