@@ -11,13 +11,7 @@ use rustix::thread::UnshareFlags;
 /// directory is created). The namespace is made on a short-lived thread of its own, so no
 /// thread of the daemon ever changes namespace.
 pub fn create_pinned(path: &Path) -> io::Result<()> {
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)?;
-    }
-    std::fs::File::options()
-        .write(true)
-        .create_new(true)
-        .open(path)?;
+    pin_file(path)?;
     let target = path.to_owned();
     let pinned = std::thread::spawn(move || -> io::Result<()> {
         // SAFETY: NEWNET does not touch the file descriptor table; only this thread, which
@@ -33,6 +27,19 @@ pub fn create_pinned(path: &Path) -> io::Result<()> {
         return Err(e);
     }
     Ok(())
+}
+
+/// Creates the empty file a namespace is bind-mounted onto (any kind of namespace), and its
+/// directory; the file must not exist yet.
+pub fn pin_file(path: &Path) -> io::Result<()> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    std::fs::File::options()
+        .write(true)
+        .create_new(true)
+        .open(path)
+        .map(drop)
 }
 
 /// Unpins and deletes a namespace pinned at `path`. Absent or already unmounted is fine: a

@@ -60,13 +60,7 @@ impl Pins {
     pub fn create(&self) -> Result<(), PinError> {
         let targets: Vec<&PathBuf> = self.ipc.iter().chain(&self.uts).collect();
         for target in &targets {
-            if let Some(dir) = target.parent() {
-                std::fs::create_dir_all(dir)?;
-            }
-            std::fs::File::options()
-                .write(true)
-                .create_new(true)
-                .open(target)?;
+            berth_cni::netns::pin_file(target)?;
         }
         let pins = self.clone();
         let made = std::thread::spawn(move || pins.inside())
