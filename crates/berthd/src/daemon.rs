@@ -18,7 +18,6 @@ use tokio_util::sync::CancellationToken;
 use crate::lock::StateLock;
 use crate::notify::notify;
 use crate::socket::CriSocket;
-use crate::trim::Trim;
 
 /// Runs berthd until SIGTERM or SIGINT.
 pub async fn run(config: Config) -> anyhow::Result<()> {
@@ -75,7 +74,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     })?;
     tracing::info!(url = %streaming.base(), "streaming server listening");
     let streaming_task = tokio::spawn(serve_streams);
-    let trim_task = tokio::spawn(Trim::new().every_period(shutdown.clone()));
+    let trim_task = tokio::spawn(crate::trim::every_period(shutdown.clone()));
 
     let recovery = tokio::spawn(recover(
         config.clone(),
