@@ -10,13 +10,13 @@
 //! Why per container (like CRI-O's conmon) rather than per pod (like containerd's shim):
 //! a container's stdio, log file and exit are its own; one process each keeps a crash or a
 //! hang from touching the pod's other containers, and each one stays tiny (no async
-//! runtime, no allocation on the hot path beyond line buffers). Its threads: the main one,
-//! accepting on the control socket; one accepting on the attach socket; the reaper; one
-//! output copier per stream (two with pipes, one with a terminal); one per open control
-//! connection, of which berthd keeps one per container while it waits for the exit; and two
-//! per attacher (CRI `Attach`, see [`attach`]). So six for a container without a terminal
-//! and nobody attached, five with one, and five for a pod's infra process, which nobody
-//! waits on.
+//! runtime, no allocation on the hot path beyond line buffers, no timer waking it while
+//! idle, and its memory trimmed once quiet). Its threads: the main one, accepting on the
+//! control and attach sockets; the reaper; one output copier per stream (two with pipes,
+//! one with a terminal); one per open control connection, of which berthd keeps one per
+//! container while it waits for the exit; and two per attacher (CRI `Attach`, see
+//! [`attach`]). So five for a container without a terminal and nobody attached, four with
+//! one, and four for a pod's infra process, which nobody waits on.
 //!
 //! This library holds what both sides share (the protocols, the exit record, where a
 //! container's OOM kills are counted) and the CRI

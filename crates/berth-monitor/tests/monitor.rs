@@ -51,6 +51,17 @@ impl Container {
             .unwrap()
     }
 
+    /// Spawns the monitor, which must create the container: the init's PID.
+    fn monitor_created(&self) -> i32 {
+        let out = self.spawn_monitor();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().parse().unwrap()
+    }
+
     fn ask(&self, request: Request) -> Status {
         answer(self.send(request))
     }
@@ -100,13 +111,7 @@ fn wait_gone(path: &Path) {
 #[test]
 fn runs_logs_reaps_and_records_the_exit() {
     let c = Container::new("ok", "echo hello; echo oops >&2; exit 3");
-    let out = c.spawn_monitor();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let pid: i32 = String::from_utf8_lossy(&out.stdout).trim().parse().unwrap();
+    let pid = c.monitor_created();
     let status = c.ask(Request::Status);
     assert_eq!(
         status,
@@ -134,13 +139,7 @@ fn runs_logs_reaps_and_records_the_exit() {
 #[test]
 fn a_container_killed_from_outside_is_recorded_with_its_signal() {
     let c = Container::new("kill", "sleep 60");
-    let out = c.spawn_monitor();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let pid: i32 = String::from_utf8_lossy(&out.stdout).trim().parse().unwrap();
+    let pid = c.monitor_created();
     c.ask(Request::Start);
     std::thread::sleep(Duration::from_millis(200));
     let waiter = c.send(Request::Wait);
@@ -160,4 +159,65 @@ fn a_failed_create_is_reported_and_leaves_no_monitor() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("create") && err.contains(&c.id), "{err}");
     assert!(!c.state_dir().join(SOCKET_FILE).exists());
+}
+
+/// Once quiet, a monitor hands back the code pages its start-up mapped (see the binary's
+/// `idle`), and keeps working: a later request and the exit are served as before. SIGCHLD,
+/// which the monitor holds blocked to learn of ended children, is not blocked in the
+/// container.
+#[test]
+fn an_idle_monitor_hands_back_its_code_and_still_serves() {
+    let c = Container::new("idle", "sleep 60");
+    let init = c.monitor_created();
+    c.ask(Request::Start);
+    let monitor = status_field(init, "PPid:").parse::<i32>().unwrap();
+    assert_eq!(status_field(init, "SigBlk:"), "0000000000000000");
+    let busy = code_kib(monitor);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while code_kib(monitor) * 4 > busy * 3 {
+        assert!(
+            Instant::now() < deadline,
+            "the monitor still maps {} of {busy} KiB of its code",
+            code_kib(monitor)
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(c.ask(Request::Status).started);
+    let waiter = c.send(Request::Wait);
+    c.ask(Request::Signal {
+        signal: libc::SIGKILL,
+    });
+    let exit = answer(waiter).exit.unwrap();
+    assert_eq!((exit.code, exit.signal), (137, Some(9)));
+}
+
+/// A field of `/proc/<pid>/status`.
+fn status_field(pid: i32, name: &str) -> String {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix(name))
+        .unwrap_or_else(|| panic!("no {name} for {pid}"))
+        .trim()
+        .to_owned()
+}
+
+/// Resident KiB of `pid`'s executable mappings of files (its code and its libraries').
+fn code_kib(pid: i32) -> u64 {
+    let smaps = std::fs::read_to_string(format!("/proc/{pid}/smaps")).unwrap();
+    let mut code = false;
+    let mut total = 0;
+    for line in smaps.lines() {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        if fields
+            .first()
+            .is_some_and(|f| f.contains('-') && !f.ends_with(':'))
+        {
+            code = fields.get(1).is_some_and(|p| p.contains('x'))
+                && fields.get(5).is_some_and(|f| f.starts_with('/'));
+        } else if code && fields.first() == Some(&"Rss:") {
+            total += fields[1].parse::<u64>().unwrap();
+        }
+    }
+    total
 }

@@ -16,6 +16,9 @@ use crate::output::open_log;
 use crate::shared::Shared;
 use crate::sys;
 
+/// Read size of a control connection: berthd's requests are short lines of JSON.
+const REQUEST_BUFFER: usize = 1024;
+
 /// Listens at the control socket in `state_dir`, replacing a stale one.
 pub fn bind(state_dir: &Path) -> Result<UnixListener, String> {
     let socket = state_dir.join(SOCKET_FILE);
@@ -55,18 +58,26 @@ fn serve_connection(conn: UnixStream, shared: &Shared) {
         return;
     };
     let mut writer = conn;
-    for line in BufReader::new(reader_conn).lines() {
+    for line in BufReader::with_capacity(REQUEST_BUFFER, reader_conn).lines() {
         let Ok(line) = line else { return };
-        let response = match serde_json::from_str::<Request>(&line) {
-            Err(e) => Response::Error {
-                message: format!("bad request: {e}"),
-            },
-            Ok(request) => handle(request, shared),
+        let (response, waited) = match serde_json::from_str::<Request>(&line) {
+            Err(e) => {
+                let message = format!("bad request: {e}");
+                (Response::Error { message }, false)
+            }
+            Ok(request) => {
+                let waited = matches!(request, Request::Wait);
+                (handle(request, shared), waited)
+            }
         };
         let mut out = serde_json::to_vec(&response).unwrap_or_default();
         out.push(b'\n');
         if writer.write_all(&out).is_err() {
             return;
+        }
+        // After a wait the container is gone and the monitor about to end.
+        if !waited {
+            shared.idle.busy();
         }
     }
 }
@@ -83,6 +94,7 @@ fn handle(request: Request, shared: &Shared) -> Response {
             }
         }
         Request::Wait => {
+            shared.idle.busy();
             shared.await_exit();
             Ok(())
         }

@@ -23,6 +23,7 @@
 mod attach;
 mod console;
 mod control;
+mod idle;
 mod oom;
 mod output;
 mod reaper;
@@ -125,6 +126,8 @@ fn fail(message: &str) -> ! {
 /// reported by `main`; after, through `ready`.
 fn run(args: Args, mut ready: File) -> Result<(), String> {
     sys::become_subreaper();
+    // Before any thread: the reaper learns of ended children from a signalfd.
+    sys::block_child_signals();
     let state_dir = args.state_dir;
     std::fs::create_dir_all(&state_dir).map_err(|e| format!("{}: {e}", state_dir.display()))?;
     let log = match &args.log_path {

@@ -4,7 +4,7 @@
 
 use std::fs::File;
 use std::io::{Read, Write};
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsFd, OwnedFd};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -12,6 +12,7 @@ use berth_monitor::attach::FrameKind;
 use berth_monitor::cri_log::LineSplitter;
 
 use crate::shared::Shared;
+use crate::sys;
 
 /// Read size of a copier: a CRI log line splits at 16 KiB anyway, and a small buffer keeps
 /// each monitor's memory small.
@@ -60,8 +61,15 @@ pub fn spawn_copiers(streams: Vec<Stream>, shared: &Arc<Shared>) {
     }
 }
 
-/// Copies one stream into the log until its end, then counts it as drained.
+/// Copies one stream into the log until its end, then counts it as drained. Its buffers are
+/// made when the first bytes (or the end) arrive: a container that prints nothing keeps none
+/// resident in its monitor.
 fn copy(mut stream: Stream, shared: &Shared) {
+    while let Err(e) = sys::poll_readable(&[stream.file.as_fd()], -1) {
+        if e.kind() != std::io::ErrorKind::Interrupted {
+            break;
+        }
+    }
     let mut splitter = LineSplitter::new(stream.name);
     let mut buf = vec![0u8; READ_BUFFER];
     loop {

@@ -1,6 +1,8 @@
-//! The end of the container: waiting for its init (a pidfd, backed by a periodic liveness
-//! check), reaping the orphans the container leaves to the monitor (its subreaper), decoding
-//! the exit, recording it durably in the exit file, and then ending the monitor.
+//! The end of the container: waiting for its init (a pidfd, backed by a rare liveness
+//! check), reaping the orphans the container leaves to the monitor (its subreaper) as their
+//! SIGCHLD arrives, decoding the exit, recording it durably in the exit file, and then ending
+//! the monitor. The wait is event-driven (the pidfd, SIGCHLD, the OOM notices), so an idle
+//! monitor does not wake and stays trimmed (`idle`).
 
 use std::fs::File;
 use std::io::Write;
@@ -12,12 +14,18 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use berth_monitor::attach::ATTACH_SOCKET_FILE;
 use berth_monitor::{EXIT_FILE, Exit, SOCKET_FILE};
 
+use crate::idle;
 use crate::oom;
 use crate::shared::Shared;
 use crate::sys;
 
-/// How often the reaper checks that the container still exists, in case an exit
-/// notification was lost.
+/// How often the reaper checks that the container still exists and sweeps orphans without
+/// being woken, in case a notification was lost or an orphan ended while a runtime command
+/// ran (then the sweep waits).
+const BACKSTOP_MS: i32 = 60_000;
+/// `idle::QUIET` as a poll timeout.
+const QUIET_MS: i32 = idle::QUIET.as_millis() as i32;
+/// How often it checks without a pidfd (Linux before 5.3), where nothing else wakes it.
 const LIVENESS_INTERVAL_MS: i32 = 1000;
 /// How long the output may keep draining after the container exited.
 const DRAIN_LIMIT: Duration = Duration::from_secs(2);
@@ -57,14 +65,35 @@ fn reap(shared: &Shared) -> ! {
 /// count is read each time its file changes and once more as the init ends (see `oom`).
 fn wait_for_init(shared: &Shared) -> Exit {
     let mut oom_seen = false;
+    let children = sys::child_signals().ok();
+    // Activity since the last trim: then the next poll waits only until the monitor has
+    // been quiet for `idle::QUIET`.
+    let mut busy = true;
     loop {
-        let mut fds = Vec::with_capacity(2);
+        let mut fds = Vec::with_capacity(4);
+        fds.extend(shared.idle.news());
+        fds.extend(children.as_ref().map(AsFd::as_fd));
         fds.extend(shared.pidfd.as_ref().map(AsFd::as_fd));
         fds.extend(shared.oom.notices());
-        if fds.is_empty() {
+        if shared.pidfd.is_none() {
             std::thread::sleep(Duration::from_millis(LIVENESS_INTERVAL_MS as u64));
         } else {
-            let _ = sys::poll_readable(&fds, LIVENESS_INTERVAL_MS);
+            let timeout = if busy { QUIET_MS } else { BACKSTOP_MS };
+            match sys::poll_readable(&fds, timeout) {
+                // Quiet since the last activity: trim, once.
+                Ok(ready) if busy && !ready.contains(&true) => {
+                    busy = false;
+                    idle::trim();
+                    continue;
+                }
+                // News, an ended child, an OOM notice or the backstop: activity, and the
+                // checks below.
+                _ => busy = true,
+            }
+        }
+        let woken_by = [shared.idle.news(), children.as_ref().map(AsFd::as_fd)];
+        for fd in woken_by.into_iter().flatten() {
+            sys::drain_events(fd);
         }
         // Also read before the reap, the moment the init ended, in case no notice came.
         let last = shared.oom.kills();

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use berth_monitor::{Exit, Status};
 
 use crate::attach::Attach;
+use crate::idle::Idle;
 use crate::oom::OomWatch;
 use crate::runtime::Runtime;
 
@@ -36,6 +37,8 @@ pub struct Shared {
     pub oom: OomWatch,
     /// Its attachers, input and terminal (see `attach`).
     pub attach: Attach,
+    /// When it last did some work (see `idle`).
+    pub idle: Idle,
     /// Whether berthd asked the monitor for a SIGKILL (a kill it asked for is not the OOM
     /// killer's).
     kill_requested: AtomicBool,
@@ -72,6 +75,7 @@ impl Shared {
             pidfd: crate::sys::pidfd_open(pid),
             oom: OomWatch::of(pid),
             attach,
+            idle: Idle::new(),
             kill_requested: AtomicBool::new(false),
             state: Mutex::new(State {
                 status: Status {

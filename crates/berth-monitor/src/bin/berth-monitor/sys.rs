@@ -129,6 +129,51 @@ pub fn watch_modifications(file: &std::path::Path) -> Option<OwnedFd> {
     (wd >= 0).then_some(fd)
 }
 
+/// Holds SIGCHLD pending in this thread and every thread it starts, for [`child_signals`] to
+/// read. Processes the monitor spawns start with no signal blocked (`std` clears the mask).
+pub fn block_child_signals() {
+    // SAFETY: a zeroed sigset_t is initialised by sigemptyset before use; the mask change is
+    // this thread's own.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, libc::SIGCHLD);
+        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+    }
+}
+
+/// A non-blocking descriptor that is readable while a SIGCHLD is pending (see
+/// [`block_child_signals`]); [`drain_events`] consumes them.
+pub fn child_signals() -> io::Result<OwnedFd> {
+    // SAFETY: as above; signalfd returns a fresh descriptor we then own.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, libc::SIGCHLD);
+        match libc::signalfd(-1, &set, libc::SFD_NONBLOCK | libc::SFD_CLOEXEC) {
+            -1 => Err(io::Error::last_os_error()),
+            fd => Ok(OwnedFd::from_raw_fd(fd)),
+        }
+    }
+}
+
+/// A non-blocking eventfd: readable once [`eventfd_add`] wrote to it, until drained.
+pub fn eventfd() -> io::Result<OwnedFd> {
+    // SAFETY: eventfd returns a fresh descriptor we then own.
+    match unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) } {
+        -1 => Err(io::Error::last_os_error()),
+        // SAFETY: as above.
+        fd => Ok(unsafe { OwnedFd::from_raw_fd(fd) }),
+    }
+}
+
+/// Adds one to an eventfd's count (a full counter is readable already: nothing is lost).
+pub fn eventfd_add(fd: BorrowedFd<'_>) {
+    let one = 1u64.to_ne_bytes();
+    // SAFETY: writes the 8 bytes an eventfd takes from a live buffer.
+    unsafe { libc::write(fd.as_raw_fd(), one.as_ptr().cast(), one.len()) };
+}
+
 /// Reads and drops whatever events are queued on a non-blocking descriptor.
 pub fn drain_events(fd: BorrowedFd<'_>) {
     let mut buf = [0u8; 1024];
