@@ -13,6 +13,8 @@ const RUNC: &str = "/usr/sbin/runc";
 struct Container {
     dir: tempfile::TempDir,
     id: String,
+    /// The runtime the monitor runs: runc, or a wrapper around it.
+    runtime: PathBuf,
 }
 
 impl Container {
@@ -24,7 +26,11 @@ impl Container {
             &["/bin/sh", "-c", script],
             &format!("/{id}"),
         );
-        Container { dir, id }
+        Container {
+            dir,
+            id,
+            runtime: RUNC.into(),
+        }
     }
 
     fn state_dir(&self) -> PathBuf {
@@ -40,7 +46,8 @@ impl Container {
             .args(["--id", &self.id])
             .arg("--bundle")
             .arg(self.dir.path().join("bundle"))
-            .args(["--runtime", RUNC])
+            .arg("--runtime")
+            .arg(&self.runtime)
             .arg("--runtime-root")
             .arg(self.dir.path().join("runc"))
             .arg("--state-dir")
@@ -163,11 +170,28 @@ fn a_failed_create_is_reported_and_leaves_no_monitor() {
 
 /// Once quiet, a monitor hands back the code pages its start-up mapped (see the binary's
 /// `idle`), and keeps working: a later request and the exit are served as before. SIGCHLD,
-/// which the monitor holds blocked to learn of ended children, is not blocked in the
-/// container.
+/// which the monitor holds blocked to learn of ended children, is blocked neither in the
+/// runtime's commands (a wrapper records their mask: runc would reset its own, crun passes
+/// it on; busybox's sh keeps the mask it gets, dash would clear it) nor in the container.
 #[test]
 fn an_idle_monitor_hands_back_its_code_and_still_serves() {
-    let c = Container::new("idle", "sleep 60");
+    let mut c = Container::new("idle", "sleep 60");
+    let masks = c.dir.path().join("masks");
+    let wrapper = c.dir.path().join("runtime");
+    std::fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/busybox sh\ngrep SigBlk /proc/self/status >> {}\nexec {RUNC} \"$@\"\n",
+            masks.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(
+        &wrapper,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    c.runtime = wrapper;
     let init = c.monitor_created();
     c.ask(Request::Start);
     let monitor = status_field(init, "PPid:").parse::<i32>().unwrap();
@@ -189,6 +213,12 @@ fn an_idle_monitor_hands_back_its_code_and_still_serves() {
     });
     let exit = answer(waiter).exit.unwrap();
     assert_eq!((exit.code, exit.signal), (137, Some(9)));
+    let masks = std::fs::read_to_string(&masks).unwrap();
+    assert!(masks.lines().count() >= 2, "create and start ran: {masks}");
+    assert!(
+        masks.lines().all(|l| l == "SigBlk:\t0000000000000000"),
+        "{masks}"
+    );
 }
 
 /// A field of `/proc/<pid>/status`.

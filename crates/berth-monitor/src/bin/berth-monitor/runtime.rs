@@ -61,7 +61,7 @@ impl Runtime {
             console_socket: console,
         };
         let log = self.log("create");
-        let mut command = self.cli.command(&create, Some(&log));
+        let mut command = self.command(&create, Some(&log));
         let mut input = None;
         if stdin && console.is_none() {
             // The read end goes to the init (and is closed here when `command` goes, so the
@@ -114,7 +114,6 @@ impl Runtime {
             all: true,
         };
         let _ = self
-            .cli
             .command(&kill, None)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -127,6 +126,13 @@ impl Runtime {
         self.busy.try_lock().ok()
     }
 
+    /// The runtime's command line for `subcommand`, started with no signal blocked.
+    fn command(&self, subcommand: &Subcommand<'_>, log: Option<&Path>) -> Command {
+        let mut command = self.cli.command(subcommand, log);
+        sys::unblock_signals_in(&mut command);
+        command
+    }
+
     fn log(&self, op: &str) -> PathBuf {
         self.state_dir.join(format!("runtime-{op}.log"))
     }
@@ -137,7 +143,6 @@ impl Runtime {
         let op = subcommand.name();
         let log = self.log(op);
         let status = self
-            .cli
             .command(&subcommand, Some(&log))
             .stdin(Stdio::null())
             .stdout(Stdio::null())

@@ -130,7 +130,8 @@ pub fn watch_modifications(file: &std::path::Path) -> Option<OwnedFd> {
 }
 
 /// Holds SIGCHLD pending in this thread and every thread it starts, for [`child_signals`] to
-/// read. Processes the monitor spawns start with no signal blocked (`std` clears the mask).
+/// read. A child inherits the mask and `std` does not reset it: every command the monitor
+/// runs goes through [`unblock_signals_in`].
 pub fn block_child_signals() {
     // SAFETY: a zeroed sigset_t is initialised by sigemptyset before use; the mask change is
     // this thread's own.
@@ -139,6 +140,25 @@ pub fn block_child_signals() {
         libc::sigemptyset(&mut set);
         libc::sigaddset(&mut set, libc::SIGCHLD);
         libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+    }
+}
+
+/// Makes `command`'s process start with no signal blocked, whatever this thread blocks (see
+/// [`block_child_signals`]): the runtime, and through it the container, must not inherit the
+/// monitor's blocked SIGCHLD (runc resets its mask, crun passes it on to the init).
+pub fn unblock_signals_in(command: &mut std::process::Command) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: the closure runs in the forked child before exec and calls only sigemptyset
+    // and sigprocmask, both async-signal-safe, on a local set.
+    unsafe {
+        command.pre_exec(|| {
+            let mut set: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut set);
+            if libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut()) != 0 {
+                return Err(io::Error::last_os_error());
+            }
+            Ok(())
+        });
     }
 }
 
