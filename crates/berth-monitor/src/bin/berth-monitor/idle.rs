@@ -13,6 +13,8 @@
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::time::Duration;
 
+use berth_trim::Trim;
+
 use crate::sys;
 
 /// How long the monitor is quiet before it trims.
@@ -23,12 +25,15 @@ pub const QUIET: Duration = Duration::from_millis(250);
 /// reaper's own wake-ups.
 pub struct Idle {
     news: Option<OwnedFd>,
+    /// What a trim drops, found once (the monitor loads no library later).
+    trim: Trim,
 }
 
 impl Idle {
     pub fn new() -> Self {
         Self {
             news: sys::eventfd().ok(),
+            trim: Trim::new(),
         }
     }
 
@@ -43,10 +48,10 @@ impl Idle {
     pub fn news(&self) -> Option<BorrowedFd<'_>> {
         self.news.as_ref().map(AsFd::as_fd)
     }
-}
 
-/// Trims now. Failures change nothing but the figure, and the monitor has no log of its own
-/// to report them to.
-pub fn trim() {
-    let _ = berth_trim::Trim::new().now();
+    /// Trims now. Failures change nothing but the figure, and the monitor has no log of its
+    /// own to report them to.
+    pub fn trim(&self) {
+        let _ = self.trim.now();
+    }
 }

@@ -83,7 +83,7 @@ fn wait_for_init(shared: &Shared) -> Exit {
                 // Quiet since the last activity: trim, once.
                 Ok(ready) if busy && !ready.contains(&true) => {
                     busy = false;
-                    idle::trim();
+                    shared.idle.trim();
                     continue;
                 }
                 // News, an ended child, an OOM notice or the backstop: activity, and the

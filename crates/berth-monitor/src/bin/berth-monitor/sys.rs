@@ -133,13 +133,21 @@ pub fn watch_modifications(file: &std::path::Path) -> Option<OwnedFd> {
 /// read. A child inherits the mask and `std` does not reset it: every command the monitor
 /// runs goes through [`unblock_signals_in`].
 pub fn block_child_signals() {
-    // SAFETY: a zeroed sigset_t is initialised by sigemptyset before use; the mask change is
-    // this thread's own.
+    let set = signal_set(&[libc::SIGCHLD]);
+    // SAFETY: changes this thread's own mask from a valid set.
+    unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) };
+}
+
+/// The set of `signals` (async-signal-safe: usable between fork and exec).
+fn signal_set(signals: &[libc::c_int]) -> libc::sigset_t {
+    // SAFETY: a zeroed sigset_t is initialised by sigemptyset before any other use.
     unsafe {
         let mut set: libc::sigset_t = std::mem::zeroed();
         libc::sigemptyset(&mut set);
-        libc::sigaddset(&mut set, libc::SIGCHLD);
-        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+        for &signal in signals {
+            libc::sigaddset(&mut set, signal);
+        }
+        set
     }
 }
 
@@ -152,9 +160,8 @@ pub fn unblock_signals_in(command: &mut std::process::Command) {
     // and sigprocmask, both async-signal-safe, on a local set.
     unsafe {
         command.pre_exec(|| {
-            let mut set: libc::sigset_t = std::mem::zeroed();
-            libc::sigemptyset(&mut set);
-            if libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut()) != 0 {
+            let none = signal_set(&[]);
+            if libc::sigprocmask(libc::SIG_SETMASK, &none, std::ptr::null_mut()) != 0 {
                 return Err(io::Error::last_os_error());
             }
             Ok(())
@@ -165,15 +172,12 @@ pub fn unblock_signals_in(command: &mut std::process::Command) {
 /// A non-blocking descriptor that is readable while a SIGCHLD is pending (see
 /// [`block_child_signals`]); [`drain_events`] consumes them.
 pub fn child_signals() -> io::Result<OwnedFd> {
-    // SAFETY: as above; signalfd returns a fresh descriptor we then own.
-    unsafe {
-        let mut set: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut set);
-        libc::sigaddset(&mut set, libc::SIGCHLD);
-        match libc::signalfd(-1, &set, libc::SFD_NONBLOCK | libc::SFD_CLOEXEC) {
-            -1 => Err(io::Error::last_os_error()),
-            fd => Ok(OwnedFd::from_raw_fd(fd)),
-        }
+    let set = signal_set(&[libc::SIGCHLD]);
+    // SAFETY: signalfd with a valid set returns a fresh descriptor we then own.
+    match unsafe { libc::signalfd(-1, &set, libc::SFD_NONBLOCK | libc::SFD_CLOEXEC) } {
+        -1 => Err(io::Error::last_os_error()),
+        // SAFETY: as above.
+        fd => Ok(unsafe { OwnedFd::from_raw_fd(fd) }),
     }
 }
 
