@@ -178,19 +178,13 @@ fn an_idle_monitor_hands_back_its_code_and_still_serves() {
     let mut c = Container::new("idle", "sleep 60");
     let masks = c.dir.path().join("masks");
     let wrapper = c.dir.path().join("runtime");
-    std::fs::write(
+    berth_testkit::write_script(
         &wrapper,
-        format!(
+        &format!(
             "#!/bin/busybox sh\ngrep SigBlk /proc/self/status >> {}\nexec {RUNC} \"$@\"\n",
             masks.display()
         ),
-    )
-    .unwrap();
-    std::fs::set_permissions(
-        &wrapper,
-        std::os::unix::fs::PermissionsExt::from_mode(0o755),
-    )
-    .unwrap();
+    );
     c.runtime = wrapper;
     let init = c.monitor_created();
     c.ask(Request::Start);

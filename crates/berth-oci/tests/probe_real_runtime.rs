@@ -40,12 +40,10 @@ async fn runc_passes_the_probe_and_leaves_nothing() {
 async fn a_refusing_runtime_is_reported_with_its_stderr() {
     let dir = tempfile::tempdir().unwrap();
     let fake = dir.path().join("fake-runtime");
-    std::fs::write(
+    berth_testkit::write_script(
         &fake,
         "#!/bin/sh\necho \"no containers today\" >&2\nexit 3\n",
-    )
-    .unwrap();
-    std::fs::set_permissions(&fake, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    );
     let e = probe_runtime(&fake, &dir.path().join("p"), false)
         .await
         .unwrap_err();

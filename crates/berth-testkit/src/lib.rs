@@ -11,6 +11,8 @@
 //! - [`TestNetwork`]: a CNI network of the test's own (bridge, /24, lease dir).
 //! - [`busybox_bundle`]: an OCI bundle with a busybox rootfs.
 //! - [`streaming`]: SPDY and WebSocket clients of the streaming server (exec, port-forward).
+//! - [`write_script`]: a stand-in or wrapper for a binary (a runtime that fails, hangs or
+//!   records how it was run).
 //!
 //! Nothing here reaches beyond loopback: the registry listens on 127.0.0.1 only, and
 //! [`images::client`] ignores proxy settings and refuses any other host.
@@ -31,3 +33,11 @@ pub use images::{
 pub use layers::{Layer, busybox_layer, random_layer, whiteout_layers};
 pub use network::TestNetwork;
 pub use registry::Registry;
+
+/// Writes `text` (a script with its `#!` line) to `path`, executable by its owner and all.
+pub fn write_script(path: &std::path::Path, text: &str) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::write(path, text).unwrap_or_else(|e| panic!("writing {}: {e}", path.display()));
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755))
+        .unwrap_or_else(|e| panic!("making {} executable: {e}", path.display()));
+}

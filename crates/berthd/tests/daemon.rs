@@ -210,12 +210,10 @@ async fn a_missing_named_config_file_is_an_error() {
 /// Status says RuntimeReady false with the reason, and the rest is Unavailable until ready.
 #[tokio::test]
 async fn version_and_status_answer_while_recovery_runs() {
-    use std::os::unix::fs::PermissionsExt;
     let dir = setup("");
     // A runtime handler whose binary takes 3 s: its start-up probe holds recovery open.
     let slow = dir.path().join("slow-runc");
-    std::fs::write(&slow, "#!/bin/sh\nsleep 3\nexec /usr/sbin/runc \"$@\"\n").unwrap();
-    std::fs::set_permissions(&slow, std::fs::Permissions::from_mode(0o755)).unwrap();
+    berth_testkit::write_script(&slow, "#!/bin/sh\nsleep 3\nexec /usr/sbin/runc \"$@\"\n");
     let config = dir.path().join("config.toml");
     let mut text = std::fs::read_to_string(&config).unwrap();
     text = format!(

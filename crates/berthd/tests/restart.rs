@@ -445,20 +445,14 @@ async fn recovery_removes_what_a_kill_mid_command_leaves() {
             continue;
         }
         let wrapper = dir.join(format!("slow-{name}"));
-        std::fs::write(
+        berth_testkit::write_script(
             &wrapper,
-            format!(
+            &format!(
                 "#!/bin/sh\ncase \" $* \" in *\" kill \"*) if [ -e {hang} ]; then {binary} \"$@\"; echo $$ > {hanging}; exec sleep 60; fi;; esac\nexec {binary} \"$@\"\n",
                 hang = hang.display(),
                 hanging = hanging.display()
             ),
-        )
-        .unwrap();
-        std::fs::set_permissions(
-            &wrapper,
-            std::os::unix::fs::PermissionsExt::from_mode(0o755),
-        )
-        .unwrap();
+        );
         config = format!(
             "[runtimes.{name}]\npath = \"{}\"\n{config}",
             wrapper.display()
